@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from solutions.data import date_splits, date_vocabs, encode_pairs
-from solutions.search import beam_search, greedy_search
+from solutions.search import Hypothesis, beam_search, greedy_search, length_normalized
 
 BATCH_KEYS = ("src", "src_mask", "tgt_in", "tgt_out", "tgt_mask")
 
@@ -252,6 +252,61 @@ def greedy_decode_batch(model, src, src_mask, max_len):
     return tokens, logprob
 
 
+@torch.no_grad()
+def beam_decode_batch(model, src, src_mask, beam_width, max_len, n_best=1, length_penalty=0.0):
+    """
+    Beam search for a whole batch with the rules of solutions.search.beam_search, so each result
+    equals beam_decode's; every step is one decoder call over all alive hypotheses of all sources.
+
+    Inputs:
+    - model: a Seq2Seq
+    - src: (N, S); src_mask: (N, S)
+    - beam_width: K; max_len, n_best, length_penalty: as in beam_search
+
+    Returns a list of N lists of at most n_best Hypothesis objects, best score first.
+    """
+    beam_width, max_len, n_best = (_check_positive(k, v) for k, v in
+                                   (("beam_width", beam_width), ("max_len", max_len), ("n_best", n_best)))
+    h = model.encode(src, src_mask)  # (L, N, H)
+    context, N, eos = h[-1], src.shape[0], model.eos_id  # (N, H)
+    alive = [[((), 0.0, i)] for i in range(N)]  # per source: (tokens, logprob, row of h)
+    finished = [[] for _ in range(N)]
+    active = list(range(N))  # sources whose search goes on
+    for _ in range(max_len):
+        rows = [(i, tokens, logprob, r) for i in active for tokens, logprob, r in alive[i]]  # M rows
+        src_row = torch.tensor([i for i, _, _, _ in rows], device=src.device)  # (M,)
+        y = torch.tensor([tokens[-1] if tokens else model.bos_id for _, tokens, _, _ in rows], device=src.device)
+        state = h[:, torch.tensor([r for _, _, _, r in rows], device=src.device)]  # (L, M, H)
+        logits, h = model.decode_step(y, context[src_row], state)  # (M, V), h: (L, M, H)
+        lp = F.log_softmax(logits, dim=-1).double().cpu().numpy()  # (M, V)
+        V, still, parents = lp.shape[1], [], {i: [] for i in active}
+        for m, (i, tokens, logprob, _) in enumerate(rows):
+            parents[i].append((m, tokens, logprob))
+        for i in active:
+            candidates = [(logprob + lp[m, v], tokens + (v,), m) for m, tokens, logprob in parents[i] for v in range(V)]
+            candidates.sort(key=lambda c: (-c[0], c[1]))  # most probable first, ties by tokens
+            alive[i] = []
+            for rank, (logprob, tokens, m) in enumerate(candidates):
+                if tokens[-1] == eos:
+                    if rank < beam_width:
+                        finished[i].append((tokens, logprob, True))
+                elif len(alive[i]) < beam_width:
+                    alive[i].append((tokens, logprob, m))
+                elif rank >= beam_width:
+                    break
+            if len(finished[i]) < n_best and alive[i]:
+                still.append(i)
+        active = still
+        if not active:
+            break
+    results, active = [], set(active)  # the sources still active ran all max_len steps
+    for i in range(N):
+        pool = finished[i] + ([(t, lp_, False) for t, lp_, _ in alive[i]] if i in active else [])
+        hyps = [Hypothesis(t, float(lp_), length_normalized(lp_, len(t), length_penalty), f) for t, lp_, f in pool]
+        results.append(sorted(hyps, key=lambda hy: (-hy.score, hy.tokens))[:n_best])
+    return results
+
+
 def as_tensors(data, device=None):
     """The arrays of an encode_pairs dict as torch tensors (ids long, masks bool) on `device`."""
     missing = [k for k in BATCH_KEYS if k not in data]
@@ -368,8 +423,8 @@ def dates_data(seed=0, n_train=20000, n_val=1000, n_test=2000):
     return {**out, "pairs": pairs, "vocabs": vocabs}
 
 
-def train_dates_model(seed=0, data=None, device=None, emb_dim=32, hidden_dim=128, steps=1500, batch_size=128,
-                      lr=3e-3, lr_final=3e-4, target_accuracy=None, eval_every=100, callback=None):
+def train_dates_model(seed=0, data=None, device=None, emb_dim=32, hidden_dim=128, steps=300, batch_size=128,
+                      lr=6e-3, lr_final=3e-4, target_accuracy=None, eval_every=100, callback=None):
     """
     Train the course's seq2seq model on the dates task with the configuration the chapter uses.
 
@@ -395,7 +450,7 @@ def train_dates_model(seed=0, data=None, device=None, emb_dim=32, hidden_dim=128
 
 
 __all__ = [
-    "PrefixDecoder", "Seq2Seq", "as_tensors", "beam_decode", "dates_data", "default_device",
+    "PrefixDecoder", "Seq2Seq", "as_tensors", "beam_decode", "beam_decode_batch", "dates_data", "default_device",
     "exact_match_accuracy", "greedy_decode", "greedy_decode_batch", "masked_cross_entropy", "train",
     "train_dates_model",
 ]

@@ -234,3 +234,40 @@ def test_bad_arguments_are_named(call, message):
 def test_hypothesis_is_a_value():
     a = Hypothesis((1, 2), -1.0, -0.5, True)
     assert a == Hypothesis((1, 2), -1.0, -0.5, True) and hash(a) == hash(Hypothesis((1, 2), -1.0, -0.5, True))
+
+
+def naive_beam(model, eos, max_len, K, n_best, length_penalty):
+    """The contract's rules written with a full sort of every candidate, for comparison."""
+    alive, finished = [((), 0.0)], []
+    for _ in range(max_len):
+        cands = sorted(((lp + v_lp, toks + (v,)) for toks, lp in alive for v, v_lp in enumerate(model(toks))),
+                       key=lambda c: (-c[0], c[1]))
+        alive = []
+        for rank, (lp, toks) in enumerate(cands):
+            if toks[-1] == eos:
+                if rank < K:
+                    finished.append((toks, lp, True))
+            elif len(alive) < K:
+                alive.append((toks, lp))
+        if len(finished) >= n_best or not alive:
+            break
+    else:
+        finished += [(toks, lp, False) for toks, lp in alive]
+    scored = sorted(finished, key=lambda f: (-(f[1] / len(f[0]) ** length_penalty), f[0]))
+    return [(toks, done) for toks, _, done in scored[:n_best]]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pruned_beam_matches_a_full_sort(seed):
+    V, K = 30, 3
+    model = random_model(V, seed, temperature=0.5)
+    eos = seed % V
+    for n_best, lp in ((1, 0.0), (3, 1.0), (5, 0.5)):
+        got = beam_search(model, eos, 6, K, n_best=n_best, length_penalty=lp)
+        assert [(h.tokens, h.finished) for h in got] == naive_beam(model, eos, 6, K, n_best, lp)
+
+
+def test_ties_at_the_pruning_threshold_keep_the_lexicographic_order():
+    model = table_model({}, 10)  # uniform over 10 tokens: every candidate ties
+    hyps = beam_search(model, eos=9, max_len=3, beam_width=2, n_best=2)
+    assert [h.tokens for h in hyps] == [(0, 0, 0), (0, 0, 1)]
