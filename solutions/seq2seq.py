@@ -202,6 +202,11 @@ class PrefixDecoder:
             self.calls += 1
         return self._cache[prefix]
 
+    @property
+    def prefixes(self):
+        """The prefixes whose decoder states are cached, in the order they were computed."""
+        return list(self._cache)
+
     def next_logprobs(self, prefix):
         """(V,) float64 log-probabilities of the next token after the tuple `prefix` (no <bos>)."""
         self.requests += 1

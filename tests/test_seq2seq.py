@@ -158,7 +158,7 @@ def test_prefix_decoder_equals_a_replay_and_counts_calls():
     assert dec.calls == 4  # (), (4,), (4, 5), (4, 5, 3): one decoder step each
     tgt_in = torch.tensor([[model.bos_id, *prefix]])
     replay = F.log_softmax(model(src[:1], src_mask[:1], tgt_in)[0, -1], -1)
-    np.testing.assert_allclose(lp, replay.numpy(), atol=1e-12)
+    np.testing.assert_allclose(lp, replay.detach().numpy(), atol=1e-12)
     dec.next_logprobs((4, 5))  # cached
     dec.next_logprobs((4, 5, 6))  # one new step from a cached parent
     assert (dec.calls, dec.requests) == (5, 3)

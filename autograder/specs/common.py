@@ -1,0 +1,28 @@
+"""Helpers shared by the hidden checks: sizes with the edges, random inputs, lifting variants."""
+import numpy as np
+
+
+def rnn_sizes(rng):
+    """(label, N, T, D, H) for five cases: two random sizes and the edges N = 1, T = 1, H = 1."""
+    def r(lo, hi):
+        return int(rng.integers(lo, hi + 1))
+    sizes = [(r(2, 4), r(3, 6), r(2, 5), r(2, 6)), (r(2, 4), r(3, 6), r(2, 5), r(2, 6)),
+             (1, r(2, 5), r(2, 4), r(2, 5)), (r(2, 4), 1, r(2, 4), r(2, 5)), (r(2, 3), r(2, 5), r(1, 3), 1)]
+    return [(f"N={N}, T={T}, D={D}, H={H}", N, T, D, H) for N, T, D, H in sizes]
+
+
+def normal(rng, *shape, scale=1.0):
+    return rng.standard_normal(shape) * scale
+
+
+def rnn_params(rng, D, H):
+    """(Wxh, Whh, bh) with moderate scales so tanh is neither linear nor saturated."""
+    return normal(rng, D, H, scale=0.6), normal(rng, H, H, scale=0.5), normal(rng, H, scale=0.3)
+
+
+def with_bug(fn, bug):
+    """fn with its `bug` keyword fixed: a catalogued mistake's implementation."""
+    def buggy(*args, **kwargs):
+        return fn(*args, bug=bug, **kwargs)
+    buggy.__name__ = f"{fn.__name__}[{bug}]"
+    return buggy
