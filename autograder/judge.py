@@ -8,6 +8,7 @@ returns on the same cases, and, where the numbers match a catalogued mistake, na
 """
 import hashlib
 import importlib
+import inspect
 import pkgutil
 from dataclasses import dataclass, field
 
@@ -21,12 +22,53 @@ SPECS = {}
 
 @dataclass
 class Mistake:
-    """A known wrong implementation: its id, the message a student gets, and the buggy function."""
+    """A known wrong implementation: its id, the message a student gets, and the buggy function.
+
+    `submission` is (assignment, solution cell id, code): the mistake written as a student would
+    write it, pasted into that solution cell of the reference notebook by the tests.
+    """
 
     id: str
     message: str
     fn: object
     helpers: dict = field(default_factory=dict)
+    submission: tuple = None
+
+
+def variant_mistake(id, message, variant, bug, assignment, cell, function, params, helpers=None):
+    """A Mistake from a variant implementation `variant(..., bug=None)`, with its submission code.
+
+    `function` and `params` give the student's function as a student would define it, e.g.
+    "rnn_backward" and "dh, cache"; the submission is the variant's source plus that function.
+    """
+    call = ", ".join(p.split("=")[0].strip() + ("=" + p.split("=")[0].strip() if "=" in p else "")
+                     for p in params.split(","))
+    code = (inspect.getsource(variant) + f"\n\ndef {function}({params}):\n"
+            f"    return {variant.__name__}({call}, bug={bug!r})\n")
+
+    def buggy(*args, **kwargs):
+        return variant(*args, bug=bug, **kwargs)
+
+    buggy.__name__ = f"{function}[{id}]"
+    return Mistake(id, message, buggy, dict(helpers or {}), (assignment, cell, code))
+
+
+def lifted(mistake, wrap, message_prefix=""):
+    """The same mistake seen through a larger function: wrap(fn) builds the larger function around it."""
+    return Mistake(mistake.id, message_prefix + mistake.message, wrap(mistake.fn), mistake.helpers, mistake.submission)
+
+
+def catalogue(assignment=None):
+    """{mistake id: (message, [check names], submission)} over every registered check."""
+    load_specs()
+    out = {}
+    for s in SPECS.values():
+        for m in s.mistakes:
+            entry = out.setdefault(m.id, [m.message, [], None])
+            entry[1].append(s.name)
+            if m.submission:
+                entry[0], entry[2] = m.message, m.submission
+    return {k: tuple(v) for k, v in out.items() if assignment is None or (v[2] and v[2][0] == assignment)}
 
 
 @dataclass

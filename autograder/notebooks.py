@@ -7,10 +7,12 @@ start cells; the marker says what nbgrader should make of the cell:
     # %% [markdown] answer: ID points=P      a written answer, graded by hand
     # %% setup                               code the student runs but does not edit (locked)
     # %% solution: ID                        the student's code, with ### BEGIN/END SOLUTION
-    # %% test: ID points=P                   visible checks, then ### BEGIN/END HIDDEN TESTS
+    # %% test: ID points=P                   a docstring, the hidden checks, then the visible ones
     # %%                                     an ordinary code cell the student may edit
 
-Markdown lines are written as comments ("# text"). The generated <assignment>.ipynb carries the
+Markdown lines are written as comments ("# text"). In a test cell the hidden checks come first:
+a mistake then gets the hidden checks' diagnosis in the feedback, not only the first visible assertion
+it trips (the released notebook shows the docstring and the visible checks alone). The generated <assignment>.ipynb carries the
 nbgrader metadata; nobody edits its JSON by hand, and `check_notebooks` says when it is stale.
 """
 import json

@@ -18,11 +18,3 @@ def normal(rng, *shape, scale=1.0):
 def rnn_params(rng, D, H):
     """(Wxh, Whh, bh) with moderate scales so tanh is neither linear nor saturated."""
     return normal(rng, D, H, scale=0.6), normal(rng, H, H, scale=0.5), normal(rng, H, scale=0.3)
-
-
-def with_bug(fn, bug):
-    """fn with its `bug` keyword fixed: a catalogued mistake's implementation."""
-    def buggy(*args, **kwargs):
-        return fn(*args, bug=bug, **kwargs)
-    buggy.__name__ = f"{fn.__name__}[{bug}]"
-    return buggy

@@ -1,8 +1,8 @@
 """Hidden checks of assignment 1 (rnn): the forward passes and the loss value."""
 import numpy as np
 
-from autograder.judge import Mistake, spec
-from autograder.specs.common import normal, rnn_params, rnn_sizes, with_bug
+from autograder.judge import lifted, spec, variant_mistake
+from autograder.specs.common import normal, rnn_params, rnn_sizes
 from solutions import rnn as ref
 
 
@@ -38,21 +38,36 @@ def temporal_softmax_loss_variant(o, y, mask=None, bug=None):
 
 
 FORWARD_MISTAKES = [
-    Mistake("rnn_state_not_carried", "the hidden state is not carried forward: every step must use the previous "
-            "step's output h_{t-1}, not h0.", with_bug(rnn_forward_variant, "state_not_carried")),
-    Mistake("rnn_no_tanh", "the tanh is missing: h_t = tanh(x_t Wxh + h_{t-1} Whh + bh).",
-            with_bug(rnn_forward_variant, "no_tanh")),
-    Mistake("rnn_whh_transposed", "Whh is applied transposed: with row vectors the product is h_{t-1} @ Whh.",
-            with_bug(rnn_forward_variant, "whh_transposed")),
+    variant_mistake(
+        "rnn_state_not_carried", "the hidden state is not carried forward: every step must use the previous "
+        "step's output h_{t-1}, not h0.", rnn_forward_variant, "state_not_carried", "rnn", "rnn_forward",
+        "rnn_forward", "x, h0, Wxh, Whh, bh"),
+    variant_mistake(
+        "rnn_no_tanh", "the tanh is missing: h_t = tanh(x_t Wxh + h_{t-1} Whh + bh).", rnn_forward_variant,
+        "no_tanh", "rnn", "rnn_forward", "rnn_forward", "x, h0, Wxh, Whh, bh"),
+    variant_mistake(
+        "rnn_whh_transposed", "Whh is applied transposed: with row vectors the product is h_{t-1} @ Whh.",
+        rnn_forward_variant, "whh_transposed", "rnn", "rnn_forward", "rnn_forward", "x, h0, Wxh, Whh, bh"),
 ]
 
-LOSS_MISTAKES = [
-    Mistake("loss_no_batch_average", "the loss is summed over the batch but not divided by N: the course's loss is "
-            "summed over time steps and averaged over the batch.", with_bug(temporal_softmax_loss_variant, "no_batch_average")),
-    Mistake("loss_averaged_over_time", "the loss is averaged over time steps too: it is summed over time and "
-            "averaged over the batch only (divide by N, not N*T).", with_bug(temporal_softmax_loss_variant, "averaged_over_time")),
-    Mistake("loss_mask_ignored", "the mask is ignored: masked-out steps (mask False) must add nothing to the loss.",
-            with_bug(temporal_softmax_loss_variant, "mask_ignored")),
+
+def _loss_only(fn):
+    return lambda *a, **k: fn(*a, **k)[0]
+
+
+LOSS_VALUE_MISTAKES = [
+    variant_mistake(
+        "loss_no_batch_average", "the loss is summed over the batch but not divided by N: the course's loss is "
+        "summed over time steps and averaged over the batch.", temporal_softmax_loss_variant, "no_batch_average",
+        "rnn", "temporal_softmax_loss", "temporal_softmax_loss", "o, y, mask=None"),
+    variant_mistake(
+        "loss_averaged_over_time", "the loss is averaged over time steps too: it is summed over time and averaged "
+        "over the batch only (divide by N, not N*T).", temporal_softmax_loss_variant, "averaged_over_time",
+        "rnn", "temporal_softmax_loss", "temporal_softmax_loss", "o, y, mask=None"),
+    variant_mistake(
+        "loss_mask_ignored", "the mask is ignored: masked-out steps (mask False) must add nothing to the loss.",
+        temporal_softmax_loss_variant, "mask_ignored", "rnn", "temporal_softmax_loss", "temporal_softmax_loss",
+        "o, y, mask=None"),
 ]
 
 
@@ -102,6 +117,6 @@ def loss_cases(rng):
 
 
 @spec("temporal_softmax_loss_value", "temporal_softmax_loss", "call", loss_value, outputs=("loss",),
-      mistakes=[Mistake(m.id, m.message, (lambda f: lambda *a, **k: f(*a, **k)[0])(m.fn)) for m in LOSS_MISTAKES])
+      mistakes=[lifted(m, _loss_only) for m in LOSS_VALUE_MISTAKES])
 def _(rng):
     return loss_cases(rng)

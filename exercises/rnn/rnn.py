@@ -53,6 +53,10 @@ def rnn_step_forward(x, h_prev, Wxh, Whh, bh):
 
 # %% test: rnn_step_forward_tests points=5
 """rnn_step_forward: shapes and a one-unit case."""
+### BEGIN HIDDEN TESTS
+from autograder.harness import check
+check("rnn_step_forward", rnn_step_forward)
+### END HIDDEN TESTS
 rng = np.random.default_rng(0)
 h, _ = rnn_step_forward(rng.standard_normal((3, 4)), rng.standard_normal((3, 5)),
                         rng.standard_normal((4, 5)), rng.standard_normal((5, 5)), rng.standard_normal(5))
@@ -62,10 +66,6 @@ assert np.all(np.abs(h) < 1), "every hidden unit goes through tanh, so |h| < 1"
 h, _ = rnn_step_forward(np.array([[2.0]]), np.array([[1.0]]), np.array([[0.5]]), np.array([[-1.0]]), np.array([0.25]))
 assert rel_error(h, np.tanh([[0.25]])) < 1e-12, f"expected tanh(0.25) = {np.tanh(0.25):.6f}, got {h}"
 print("visible tests passed")
-### BEGIN HIDDEN TESTS
-from autograder.harness import check
-check("rnn_step_forward", rnn_step_forward)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 2. A whole sequence
@@ -100,6 +100,10 @@ def rnn_forward(x, h0, Wxh, Whh, bh):
 
 # %% test: rnn_forward_tests points=5
 """rnn_forward: shapes, agreement with the step, and a one-unit sequence."""
+### BEGIN HIDDEN TESTS
+from autograder.harness import check
+check("rnn_forward", rnn_forward)
+### END HIDDEN TESTS
 rng = np.random.default_rng(1)
 x, h0 = rng.standard_normal((2, 4, 3)), rng.standard_normal((2, 5))
 Wxh, Whh, bh = rng.standard_normal((3, 5)), rng.standard_normal((5, 5)) * 0.5, rng.standard_normal(5)
@@ -112,10 +116,6 @@ h, _ = rnn_forward(np.zeros((1, 3, 1)), np.array([[1.0]]), np.zeros((1, 1)), np.
 expected = [np.tanh(1.0), np.tanh(np.tanh(1.0)), np.tanh(np.tanh(np.tanh(1.0)))]
 assert rel_error(h[0, :, 0], np.array(expected)) < 1e-12, f"expected {expected}, got {h[0, :, 0]}"
 print("visible tests passed")
-### BEGIN HIDDEN TESTS
-from autograder.harness import check
-check("rnn_forward", rnn_forward)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 3. The output layer at every step
@@ -144,6 +144,10 @@ def temporal_affine_forward(h, W, b):
 
 # %% test: temporal_affine_forward_tests points=5
 """temporal_affine_forward: shapes and one step by hand."""
+### BEGIN HIDDEN TESTS
+from autograder.harness import check
+check("temporal_affine_forward", temporal_affine_forward)
+### END HIDDEN TESTS
 h = np.arange(12.0).reshape(2, 3, 2)
 W = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, -1.0]])
 b = np.array([0.5, -0.5, 0.0])
@@ -152,10 +156,6 @@ assert out.shape == (2, 3, 3), f"out should have shape (N, T, V) = (2, 3, 3), go
 # h[1, 2] = [10, 11]: out = [10 + 0.5, 11 - 0.5, 20 - 11]
 assert rel_error(out[1, 2], np.array([10.5, 10.5, 9.0])) < 1e-12, f"out[1, 2] should be [10.5, 10.5, 9], got {out[1, 2]}"
 print("visible tests passed")
-### BEGIN HIDDEN TESTS
-from autograder.harness import check
-check("temporal_affine_forward", temporal_affine_forward)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 4. The loss
@@ -193,6 +193,10 @@ def temporal_softmax_loss(o, y, mask=None):
 
 # %% test: temporal_softmax_loss_tests points=5
 """temporal_softmax_loss: uniform logits, a mask, and large logits."""
+### BEGIN HIDDEN TESTS
+from autograder.harness import check
+check("temporal_softmax_loss_value", lambda o, y, mask=None: temporal_softmax_loss(o, y, mask)[0])
+### END HIDDEN TESTS
 # uniform logits over 4 classes: every step costs log 4; two steps, batch of one
 loss, _ = temporal_softmax_loss(np.zeros((1, 2, 4)), np.array([[1, 3]]))
 assert rel_error(loss, 2 * np.log(4)) < 1e-12, f"expected 2 log 4 = {2 * np.log(4):.6f}, got {loss}"
@@ -205,7 +209,3 @@ assert rel_error(loss3, np.log(4)) < 1e-12, f"with the second step masked, expec
 loss4, _ = temporal_softmax_loss(np.array([[[1000.0, 0.0]]]), np.array([[1]]))
 assert np.isfinite(loss4) and rel_error(loss4, 1000.0) < 1e-9, f"large logits: expected 1000, got {loss4}"
 print("visible tests passed")
-### BEGIN HIDDEN TESTS
-from autograder.harness import check
-check("temporal_softmax_loss_value", lambda o, y, mask=None: temporal_softmax_loss(o, y, mask)[0])
-### END HIDDEN TESTS

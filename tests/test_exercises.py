@@ -1,0 +1,162 @@
+"""The assignments end to end through the real nbgrader pipeline: release, submit, autograde.
+
+For every assignment: the committed notebook is what its source generates; the source notebook runs
+clean with the reference in place; the release leaks no solution and no hidden test; its visible tests
+pass without the reference package; the reference pasted into the release scores full marks; the
+untouched release scores zero; every catalogued mistake, written as a submission, loses the points of
+the checks it targets with the message it should; grading twice gives the same scores.
+"""
+import re
+import time
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from autograder import course as C
+from autograder.judge import catalogue
+from autograder.notebooks import assignments, notebook_path, points, stale_notebooks
+
+ASSIGNMENTS = assignments()
+TIMINGS = {}
+
+
+def nbgrader_meta(cell):
+    return cell.metadata.get("nbgrader", {})
+
+
+def test_every_notebook_is_generated_from_its_source():
+    assert stale_notebooks() == [], "regenerate with `python -m autograder notebooks`"
+
+
+def test_every_notebook_totals_the_same_points():
+    totals = {a: sum(points(a).values()) for a in ASSIGNMENTS}
+    assert len(set(totals.values())) == 1, totals
+
+
+@pytest.fixture(scope="module")
+def courses(tmp_path_factory):
+    made = {}
+
+    def get(name):
+        if name not in made:
+            course = C.init_course(tmp_path_factory.mktemp(f"course-{name}"), [name])
+            C.generate_release(course, name)
+            made[name] = course
+        return made[name]
+
+    return get
+
+
+def solution_sources(name):
+    nb = nbformat.read(notebook_path(name), as_version=4)
+    return {nbgrader_meta(c)["grade_id"]: c.source for c in nb.cells if nbgrader_meta(c).get("solution")}
+
+
+def checks_of_cells(name):
+    """{test cell id: [check names its hidden tests call]}."""
+    nb = nbformat.read(notebook_path(name), as_version=4)
+    return {nbgrader_meta(c)["grade_id"]: re.findall(r'check\(\s*"([^"]+)"', c.source)
+            for c in nb.cells if nbgrader_meta(c).get("grade") and c.cell_type == "code"}
+
+
+def release_with(course, name, replace):
+    """The released notebook with some solution cells replaced: {cell id: source}."""
+    nb = nbformat.read(course / "release" / name / f"{name}.ipynb", as_version=4)
+    for cell in nb.cells:
+        gid = nbgrader_meta(cell).get("grade_id")
+        if gid in replace:
+            cell.source = replace[gid]
+    return nb
+
+
+def autograde(course, name, student, nb):
+    C.submit(course, student, name, nb)
+    start = time.perf_counter()
+    result = C.api(course).autograde(name, student, force=True, create=True)
+    TIMINGS.setdefault(name, []).append(time.perf_counter() - start)
+    assert result["success"], result["log"][-4000:]
+    return C.scores(course, name, student), C.autograded_notebook(course, name, student)
+
+
+def outputs_by_cell(nb):
+    return {nbgrader_meta(c).get("grade_id"): C.cell_outputs_text(c) for c in nb.cells if c.cell_type == "code"}
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_release_leaks_nothing(courses, name):
+    course = courses(name)
+    release = course / "release" / name
+    assert C.leaks(release) == []
+    nb = nbformat.read(release / f"{name}.ipynb", as_version=4)
+    stubs = [c for c in nb.cells if nbgrader_meta(c).get("solution") and c.cell_type == "code"]
+    assert stubs and all("raise NotImplementedError()" in c.source for c in stubs)
+    assert (release / "gradcheck.py").exists()
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_visible_tests_pass_without_the_reference_package(courses, name, tmp_path):
+    course = courses(name)
+    nb = release_with(course, name, solution_sources(name))
+    # a student's environment has neither package: make importing them fail
+    nb.cells.insert(0, nbformat.v4.new_code_cell("import sys\nsys.modules['solutions'] = None\nsys.modules['autograder'] = None"))
+    for extra in (course / "release" / name).glob("*.py"):
+        (tmp_path / extra.name).write_text(extra.read_text())
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            assert out.output_type != "error", f"{nbgrader_meta(cell).get('grade_id')}: {out.get('evalue')}"
+            assert not (out.output_type == "stream" and out.name == "stderr"), f"stderr: {out.text}"
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_reference_scores_full_marks_and_blank_scores_zero(courses, name):
+    course = courses(name)
+    source = nbformat.read(course / "source" / name / f"{name}.ipynb", as_version=4)
+    full, graded = autograde(course, name, "reference-source", source)
+    assert all(score == maximum for score, maximum in full.values()), full
+    for cell in graded.cells:  # the source runs clean: no error and nothing on stderr
+        for out in cell.get("outputs", []):
+            assert out.output_type != "error" and out.get("name") != "stderr", (nbgrader_meta(cell), out)
+    pasted, _ = autograde(course, name, "reference-pasted", release_with(course, name, solution_sources(name)))
+    auto = {k: v for k, v in pasted.items() if k in checks_of_cells(name)}
+    assert all(score == maximum for score, maximum in auto.values()), pasted
+    blank, graded = autograde(course, name, "blank", release_with(course, name, {}))
+    assert all(score == 0 for score, _ in blank.values()), blank
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_regrading_gives_the_same_scores(courses, name):
+    course = courses(name)
+    # half right: the first solution cell from the reference, the rest left blank
+    first = dict(list(solution_sources(name).items())[:1])
+    nb = release_with(course, name, first)
+    a, _ = autograde(course, name, "twice", nb)
+    b, _ = autograde(course, name, "twice", nb)
+    assert a == b
+
+
+MISTAKES = [(a, mid) for a in ASSIGNMENTS for mid in sorted(catalogue(a))]
+
+
+@pytest.mark.parametrize("name,mistake", MISTAKES)
+def test_catalogued_mistake_loses_its_points_with_its_message(courses, name, mistake):
+    message, check_names, (_, cell, code) = catalogue(name)[mistake]
+    course = courses(name)
+    scores, graded = autograde(course, name, f"m-{mistake}"[:60], release_with(course, name, {**solution_sources(name), cell: code}))
+    outputs = outputs_by_cell(graded)
+    for test_cell, calls in checks_of_cells(name).items():
+        score, maximum = scores[test_cell]
+        if set(calls) & set(check_names):
+            assert score == 0, f"{test_cell} should fail under {mistake}"
+            assert message in outputs[test_cell], f"{test_cell} output lacks the diagnosis:\n{outputs[test_cell]}"
+        else:
+            assert score == maximum, f"{test_cell} should pass under {mistake}: {outputs[test_cell]}"
+
+
+def test_two_students_get_different_hidden_inputs():
+    from autograder.judge import make_cases
+
+    a, b = make_cases("rnn_forward", "alice"), make_cases("rnn_forward", "bob")
+    assert make_cases("rnn_forward", "alice")[0]["args"][0].tolist() == a[0]["args"][0].tolist()
+    assert a[0]["args"][0].shape != b[0]["args"][0].shape or (a[0]["args"][0] != b[0]["args"][0]).any()
