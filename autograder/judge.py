@@ -33,6 +33,7 @@ class Mistake:
     fn: object
     helpers: dict = field(default_factory=dict)
     submission: tuple = None
+    where: str = ""  # e.g. "(in rnn_backward) " when seen through a larger function
 
 
 def variant_mistake(id, message, variant, bug, assignment, cell, function, params, helpers=None):
@@ -55,7 +56,7 @@ def variant_mistake(id, message, variant, bug, assignment, cell, function, param
 
 def lifted(mistake, wrap, message_prefix=""):
     """The same mistake seen through a larger function: wrap(fn) builds the larger function around it."""
-    return Mistake(mistake.id, message_prefix + mistake.message, wrap(mistake.fn), mistake.helpers, mistake.submission)
+    return Mistake(mistake.id, mistake.message, wrap(mistake.fn), mistake.helpers, mistake.submission, message_prefix)
 
 
 def catalogue(assignment=None):
@@ -242,6 +243,7 @@ def evaluate(name, results, student):
             continue
         if "error" in result:
             failures.append((where, f"raised {result['error']}"))
+            gots[-1] = _Raised(str(result["error"]).split(":")[0])
             continue
         if result.get("inputs_changed"):
             failures.append((where, f"modified its input(s) {result['inputs_changed']} in place"))
@@ -260,19 +262,27 @@ def evaluate(name, results, student):
     msg = f"{s.function} is wrong on {len(failures)} of {len(cases)} hidden cases. First, {where}: {what}."
     mistake = _diagnose(s, cases, gots)
     if mistake is not None:
-        msg += f"\nLikely cause: {mistake.message}"
+        msg += f"\nLikely cause: {mistake.where}{mistake.message}"
     return Verdict(False, msg, mistake.id if mistake else None)
 
 
+class _Raised(str):
+    """The type of exception a student's function raised on a case."""
+
+
 def _diagnose(s, cases, gots):
-    """The first catalogued mistake whose outputs match the student's on every case that returned."""
+    """The first catalogued mistake that behaves as the student's code on every judged case: the same
+    outputs, or the same type of exception (a mistake may crash a larger function that calls it)."""
     judged = [(case, got) for case, got in zip(cases, gots) if got is not None]
     if not judged:
         return None
     for m in s.mistakes:
         for case, got in judged:
             result = run_case(case, m.fn, {**s.helpers, **m.helpers})
-            if "outputs" not in result or compare(got, _outputs(s, result), "out", s.tolerance):
+            if isinstance(got, _Raised):
+                if "error" not in result or str(result["error"]).split(":")[0] != got:
+                    break
+            elif "outputs" not in result or compare(got, _outputs(s, result), "out", s.tolerance):
                 break
         else:
             return m
