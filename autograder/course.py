@@ -120,6 +120,15 @@ def scores(course, name, student):
         return {g.name: (g.score, g.max_score) for g in nb.grades}
 
 
+def needs_manual_grade(course, name, student):
+    """{grade_id: bool} of the graded cells: True where a person still has to grade the answer."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{Path(course).resolve() / 'gradebook.db'}") as gb:
+        nb = gb.find_submission_notebook(name, name, student)
+        return {g.name: bool(g.needs_manual_grade) for g in nb.grades}
+
+
 def autograded_notebook(course, name, student):
     return nbformat.read(Path(course) / "autograded" / student / name / f"{name}.ipynb", as_version=4)
 

@@ -114,7 +114,11 @@ def test_reference_scores_full_marks_and_blank_scores_zero(courses, name):
     course = courses(name)
     source = nbformat.read(course / "source" / name / f"{name}.ipynb", as_version=4)
     full, graded = autograde(course, name, "reference-source", source)
-    assert all(score == maximum for score, maximum in full.values()), full
+    auto_cells = checks_of_cells(name)
+    assert all(score == maximum for cell, (score, maximum) in full.items() if cell in auto_cells), full
+    # a written answer is left to the instructor: flagged for manual grading, not scored by the machine
+    manual = C.needs_manual_grade(course, name, "reference-source")
+    assert all(manual[cell] for cell in full if cell not in auto_cells), manual
     for cell in graded.cells:  # the source runs clean: no error and nothing on stderr
         for out in cell.get("outputs", []):
             assert out.output_type != "error" and out.get("name") != "stderr", (nbgrader_meta(cell), out)
@@ -123,6 +127,7 @@ def test_reference_scores_full_marks_and_blank_scores_zero(courses, name):
     assert all(score == maximum for score, maximum in auto.values()), pasted
     blank, graded = autograde(course, name, "blank", release_with(course, name, {}))
     assert all(score == 0 for score, _ in blank.values()), blank
+    assert not any(C.needs_manual_grade(course, name, "blank").values()), "an unanswered question needs no grading"
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
