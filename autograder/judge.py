@@ -206,7 +206,7 @@ def _name_outputs(problems, names):
     """Replace the leading [i] of a path by the output's name where the spec names its outputs."""
     named = []
     for path, problem in problems:
-        if names and path.startswith("out["):
+        if names and path.startswith("out[") and path[4:path.index("]")].isdigit():
             i = int(path[4:path.index("]")])
             rest = path[path.index("]") + 1:]
             label = names[i] if i < len(names) else f"output {i}"

@@ -167,7 +167,8 @@ def _table(name, rows, default):
             "default": list(default)}
 
 
-SLIDES = _table("the lectures' example", [((), [0.5, 0.2, 0.2, 0.1]), ((0,), [0.1, 0.4, 0.3, 0.2]), ((0, 1), [0.2, 0.2, 0.4, 0.2]),
+SLIDES = _table("the lectures' example",
+                [((), [0.5, 0.2, 0.2, 0.1]), ((0,), [0.1, 0.4, 0.3, 0.2]), ((0, 1), [0.2, 0.2, 0.4, 0.2]),
                  ((0, 1, 2), [0.0, 0.2, 0.2, 0.6]), ((0, 2), [0.1, 0.6, 0.2, 0.1]),
                  ((0, 2, 1), [0.1, 0.2, 0.1, 0.6])], [0.25] * 4)  # A, B, C, eos = 0, 1, 2, 3
 
@@ -179,7 +180,8 @@ def uniform(V):
 
 # Two equally likely first tokens, then eos likely after token 1 only: K = 1 must take token 0, so that
 # the search goes on through ties; eos = 2.
-TIE_THEN_EOS = _table("a model with ties", [((), [0.4, 0.4, 0.2]), ((1,), [0.1, 0.1, 0.8]), ((0,), [0.3, 0.3, 0.4])], [0.3, 0.3, 0.4])
+TIE_THEN_EOS = _table("a model with ties", [((), [0.4, 0.4, 0.2]), ((1,), [0.1, 0.1, 0.8]), ((0,), [0.3, 0.3, 0.4])],
+                      [0.3, 0.3, 0.4])
 # Eos is the most probable continuation of a weak prefix: at step 2 it ranks below beam_width among all
 # candidates and must be dropped; the search then finishes at step 3 (eos = 3).
 WEAK_EOS = _table("a model whose likely eos follows a weak prefix",
@@ -191,15 +193,17 @@ DETOUR = _table("a model whose best path takes a less likely token",
                 [((), [0.85, 0.1, 0.05]), ((0,), [0.4, 0.35, 0.25]), ((1,), [0.95, 0.04, 0.01]),
                  ((0, 1), [0.98, 0.01, 0.01]), ((0, 1, 0), [0.05, 0.05, 0.9])], [0.5, 0.45, 0.05])
 # Finished hypotheses arrive one by one, at different steps, with eos = 0.
-STAGGERED = _table("a model that finishes hypotheses one at a time", [((), [0.3, 0.5, 0.2]), ((1,), [0.1, 0.6, 0.3]), ((2,), [0.5, 0.25, 0.25]),
+STAGGERED = _table("a model that finishes hypotheses one at a time",
+                   [((), [0.3, 0.5, 0.2]), ((1,), [0.1, 0.6, 0.3]), ((2,), [0.5, 0.25, 0.25]),
                     ((1, 1), [0.4, 0.3, 0.3]), ((1, 2), [0.2, 0.4, 0.4])], [0.3, 0.4, 0.3])
 # A long sequence of likely tokens beats eos, which is never likely (eos = 2).
 RARE_EOS = _table("a model where eos is rare", [], [0.8, 0.15, 0.05])
 
 
 def _random_model(rng, V, eos_shift):
-    return {"kind": "random", "V": int(V), "seed": int(rng.integers(2**31)), "temperature": float(rng.uniform(0.4, 0.8)),
-            "eos": int(rng.integers(V)), "eos_shift": float(eos_shift)}
+    """A random model (temperature below 1 spreads its log-probabilities apart); eos_shift < 0 makes eos rarer."""
+    return {"kind": "random", "V": int(V), "seed": int(rng.integers(2**31)),
+            "temperature": float(rng.uniform(0.4, 0.8)), "eos": int(rng.integers(V)), "eos_shift": float(eos_shift)}
 
 
 # ---------------------------------------------------------------------------- near-ties and domains
@@ -214,7 +218,8 @@ def _gaps(values):
 
 
 def _near_tie(gaps):
-    """A gap that is not an exact tie but too small to be decided the same way by every implementation."""
+    """Whether a gap is too small to be decided the same way by every implementation (random models have
+    no exact ties, so a zero gap counts as one too)."""
     gaps = np.asarray(gaps, dtype=np.float64)
     return bool(np.any(np.isnan(gaps)) or np.any((gaps > 0) & (gaps < MARGIN)) or np.any(gaps == 0))
 
@@ -414,7 +419,8 @@ LENGTH_PENALTY = [LENGTH_PENALTY_IGNORED, EOS_NOT_COUNTED, EOS_AT_ANY_RANK, LAST
 def _(rng):
     """length_penalty > 0: the scores, and the final ranking of hypotheses of different lengths."""
     cases = [beam_case(SLIDES, 3, 10, 2, length_penalty=1.0), beam_case(SLIDES, 3, 10, 3, n_best=2, length_penalty=1.0),
-             beam_case(SLIDES, 3, 6, 2, n_best=3, length_penalty=0.5), beam_case(STAGGERED, 0, 5, 2, n_best=3, length_penalty=0.8)]
+             beam_case(SLIDES, 3, 6, 2, n_best=3, length_penalty=0.5),
+             beam_case(STAGGERED, 0, 5, 2, n_best=3, length_penalty=0.8)]
 
     def make(rng):
         return _random_beam(rng, (0.0, 1.5), (3, 8), (1, 5), n_best=(1, 4), length_penalty=(0.3, 1.5))
