@@ -350,7 +350,7 @@ def exact_match_accuracy(model, data, batch_size=1024):
     return correct / N
 
 
-def train(model, data, val_data=None, *, steps=1000, batch_size=64, lr=3e-3, lr_final=None,
+def train(model, data, val_data=None, *, steps=1000, epochs=None, batch_size=64, lr=3e-3, lr_final=None,
           teacher_forcing_ratio=1.0, clip=1.0, seed=0, eval_every=100, target_accuracy=None, callback=None):
     """
     Train with Adam on the masked cross-entropy, batches drawn by reshuffling every epoch.
@@ -360,6 +360,8 @@ def train(model, data, val_data=None, *, steps=1000, batch_size=64, lr=3e-3, lr_
     - data: dict of arrays or tensors with src, src_mask, tgt_in, tgt_out, tgt_mask
     - val_data: the same for held-out data; its exact-match accuracy goes into the history
     - steps: how many parameter updates
+    - epochs: if given, replaces steps by epochs * (n // batch_size) for n training pairs (each
+      epoch is a new shuffle; its last incomplete batch is left out)
     - batch_size: N per update
     - lr: Adam's learning rate; lr_final, if given, the rate reached by a cosine decay at the end
     - teacher_forcing_ratio: a number, or a function step -> ratio (scheduled sampling)
@@ -372,12 +374,15 @@ def train(model, data, val_data=None, *, steps=1000, batch_size=64, lr=3e-3, lr_
     Returns a dict of lists: step, loss (per batch), val_step, val_accuracy, time (seconds at each
     validation).
     """
-    steps, batch_size = _check_positive("steps", steps), _check_positive("batch_size", batch_size)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
+    batch_size = _check_positive("batch_size", batch_size)
     device = next(model.parameters()).device
     data = as_tensors(data, device)
     n = data["src"].shape[0]
+    if epochs is not None:
+        steps = _check_positive("epochs", epochs) * max(1, n // batch_size)
+    steps = _check_positive("steps", steps)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     history = {"step": [], "loss": [], "val_step": [], "val_accuracy": [], "time": []}
     ratio_at = teacher_forcing_ratio if callable(teacher_forcing_ratio) else (lambda step: teacher_forcing_ratio)

@@ -256,6 +256,7 @@ def test_train_stops_at_the_target_accuracy_and_calls_back():
     assert h["val_step"] == [5] and seen == [1, 2, 3, 4, 5]
     with pytest.raises(ValueError, match="steps"):
         train(model, data, steps=0)
+    assert len(train(model, data, epochs=2, batch_size=20)["loss"]) == 6  # 3 full batches of 64 per epoch
     with pytest.raises(ValueError, match="missing"):
         train(model, {"src": data["src"]})
 
