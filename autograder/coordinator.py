@@ -100,6 +100,24 @@ def store(course, result, timestamp=None):
     _atomic_write(record_path(course, result.assignment, result.student), json.dumps(record, indent=1))
 
 
+def _zero(source_json, student, assignment, digest, problems):
+    """A result of zero for every graded cell, with the reason as every cell's message."""
+    from autograder.grading import graded_cells
+
+    result = JobResult(student, assignment, digest, problems=list(problems))
+    for gid, points, _ in graded_cells(nbformat.reads(source_json, as_version=4)):
+        result.scores[gid] = [0.0, points]
+        result.messages[gid] = "Not graded: " + "; ".join(problems)
+    return result
+
+
+def read_result(course, assignment, student):
+    """The stored result of a student as a JobResult (without the notebook)."""
+    record = read_record(course, assignment, student) or {}
+    record.pop("grader_version", None)
+    return JobResult(**record)
+
+
 _SLOT = {"slot": 0}
 
 
@@ -201,6 +219,10 @@ def grade_all(course, assignment, workers=None, limits=None, force=False, progre
         if not force and record and record.get("sha256") == digest and record.get("grader_version") == GRADER_VERSION:
             summary.skipped.append(sub.student)
             continue
+        if sub.path is None:  # nothing to run: a zero with the reason, recorded like any other result
+            store(course, _zero(source_json, sub.student, assignment, digest, sub.problems))
+            summary.graded.append(read_result(course, assignment, sub.student))
+            continue
         stamp = sub.path.parent / "timestamp.txt" if sub.path else None
         timestamp = stamp.read_text().strip() if stamp and stamp.exists() else None
         todo.append((sub, data, filename, timestamp))
@@ -218,10 +240,7 @@ def grade_all(course, assignment, workers=None, limits=None, force=False, progre
             try:
                 result = future.result()
             except Exception as exc:  # noqa: BLE001  the job itself failed: zero, with the reason, and go on
-                result = JobResult(sub.student, assignment, "", problems=[f"grading failed: {type(exc).__name__}: {exc}"])
-                src = nbformat.reads(source_json, as_version=4)
-                result.scores = {c.metadata["nbgrader"]["grade_id"]: [0.0, float(c.metadata["nbgrader"].get("points", 0))]
-                                 for c in src.cells if c.metadata.get("nbgrader", {}).get("grade")}
+                result = _zero(source_json, sub.student, assignment, "", [f"grading failed: {type(exc).__name__}: {exc}"])
             result.problems = sub.problems + [p for p in result.problems if p not in sub.problems]
             store(course, result, timestamp)
             if result.problems:

@@ -102,15 +102,18 @@ def read_notebook(data, filename):
 
 
 def identify(nb, source, others):
-    """Which assignment the notebook belongs to, from its graded cells' ids: None when it is this one."""
+    """The other assignment this notebook belongs to, by the overlap of cell ids; None when it is this one."""
     ids = {meta(c).get("grade_id") for c in nb.cells} - {None}
-    mine = {meta(c).get("grade_id") for c in source.cells} - {None}
-    if not ids or ids & mine:
+    if not ids:
         return None
-    for name, other_ids in others.items():
-        if ids & set(other_ids):
-            return name
-    return None
+
+    def overlap(other_ids):
+        other_ids = set(other_ids)
+        return len(ids & other_ids) / len(ids | other_ids)
+
+    mine = overlap(meta(c).get("grade_id") for c in source.cells if meta(c).get("grade_id"))
+    best = max(others.items(), key=lambda kv: overlap(kv[1]), default=(None, []))
+    return best[0] if best[0] is not None and overlap(best[1]) > mine else None
 
 
 # ------------------------------------------------------------------------------------- the plan

@@ -76,7 +76,7 @@ def parse_source(path):
         if kind in ("setup", "solution", "test") and markdown:
             raise SourceError(f"{where}: a {kind} cell holds code, not markdown")
         if grade_id is None and (kind == "setup" or markdown):
-            grade_id = f"{kind or 'markdown'}_{len(cells) + 1}"
+            grade_id = f"{path.stem}_{kind or 'markdown'}_{len(cells) + 1}"  # unique across assignments
         if grade_id in seen:
             raise SourceError(f"{where}: the id {grade_id!r} is used twice")
         if grade_id:
