@@ -16,8 +16,15 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
+# The student notebooks the book links to, made with nbgrader from exercises/ (only when they change).
+NOTEBOOKS := book/notebooks/.made
+$(NOTEBOOKS): $(STAMP) $(wildcard exercises/*/*.ipynb) solutions/gradcheck.py exercises/requirements-student.txt
+	rm -rf book/notebooks
+	$(BIN)/python -m autograder student-files --out book/notebooks
+	touch $@
+
 # Build the HTML book into _build/html (a warning fails the build).
-book: $(STAMP)
+book: $(STAMP) $(NOTEBOOKS)
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 
 # Debian's chromium for the browser tests of the built book.
@@ -28,9 +35,12 @@ browser:
 test: book browser
 	$(BIN)/python -m pytest -n $(JOBS) tests
 
-bench: $(STAMP)
+bench: $(STAMP) $(NOTEBOOKS)
 	$(BIN)/python bench/bptt_speed.py
 	$(BIN)/python bench/search_calls.py
+	$(BIN)/python bench/train_seq2seq.py
+	$(BIN)/python bench/grading_speed.py
+	$(BIN)/python bench/book_build.py
 
 clean:
-	rm -rf _build
+	rm -rf _build book/notebooks
