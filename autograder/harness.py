@@ -103,6 +103,9 @@ def run_case(case, fn, helpers):
 def _same(a, b):
     if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
         return a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+    if type(a).__module__.startswith("torch") and hasattr(a, "detach") and type(b) is type(a):
+        return a.shape == b.shape and a.dtype == b.dtype and bool(a.detach().eq(b.detach()).logical_or(
+            a.detach().ne(a.detach()) & b.detach().ne(b.detach())).all())
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):

@@ -57,7 +57,7 @@ def encode(obj):
         kind = {"f": "<f8", "i": "<i8", "u": "<i8", "b": "|b1"}.get(obj.dtype.kind)
         if kind is None:
             return {"__unreadable__": f"an array of dtype {obj.dtype}"}
-        arr = np.ascontiguousarray(obj, dtype=kind)
+        arr = np.array(obj, dtype=kind, order="C")  # keeps 0-d arrays 0-d
         return {"__nd__": kind, "shape": list(arr.shape), "data": base64.b64encode(arr.tobytes()).decode()}
     if isinstance(obj, float) and not math.isfinite(obj):
         return {"__float__": repr(obj)}
