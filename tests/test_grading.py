@@ -315,3 +315,29 @@ def test_a_run_killed_halfway_completes_without_losing_or_doubling(tmp_path):
         subs = db.execute("select count(*) from submitted_assignment").fetchone()[0]
     assert subs == len(students) and rows == len(students) * len(CELLS)
     assert json.loads((records / "s00.json").read_text())["sha256"]
+
+
+@pytest.mark.parametrize("name", __import__("autograder.notebooks", fromlist=["assignments"]).assignments())
+def test_every_assignment_grades_in_the_sandbox(tmp_path, name):
+    """The sandboxed grader gives the reference full marks and the untouched release zero, everywhere."""
+    from autograder.grading import grade_submission
+
+    course = tmp_path / "c"
+    commands.release(course=course, names=[name], log=lambda *_: None)
+    source = (course / "source" / name / f"{name}.ipynb").read_text()
+    files = {p.name: p.read_bytes() for p in (course / "release" / name).glob("*.py")}
+    solutions = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nbformat.reads(source, as_version=4).cells
+                 if c.metadata.get("nbgrader", {}).get("solution")}
+    blank = nbformat.read(course / "release" / name / f"{name}.ipynb", as_version=4)
+    right = copy.deepcopy(blank)
+    for cell in right.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in solutions:
+            cell.source = solutions[gid]
+    for nb, full in ((right, True), (blank, False)):
+        result = grade_submission(nbformat.writes(nb).encode(), source, "sandbox-student", name, files=files,
+                                  hide=[str(ROOT), str(course)])
+        for cell, (score, points) in result.scores.items():
+            if full and score is None:
+                continue  # a written answer waits for the instructor
+            assert score == (points if full else 0.0), (cell, result.messages.get(cell), result.problems)
