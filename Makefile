@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JOBS ?= 2
+# the venv's tools (jupyter-book, nbgrader's alembic) first on the PATH, as if it were activated
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: venv book test browser bench clean
 

@@ -5,8 +5,10 @@ source/<assignment>/ (the notebook and gradcheck.py), release/, submitted/<stude
 autograded/, feedback/ and gradebook.db.
 """
 import json
+import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import nbformat
@@ -43,7 +45,16 @@ def course_config(course):
     return c
 
 
+def _tools_on_path():
+    """nbgrader runs `alembic` to set up a gradebook: make the tools beside this Python findable, as an
+    activated virtual environment would, when the grader is run as .venv/bin/python -m autograder."""
+    here = str(Path(sys.executable).parent)
+    if here not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = here + os.pathsep + os.environ.get("PATH", "")
+
+
 def api(course):
+    _tools_on_path()
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
