@@ -18,3 +18,15 @@ def normal(rng, *shape, scale=1.0):
 def rnn_params(rng, D, H):
     """(Wxh, Whh, bh) with moderate scales so tanh is neither linear nor saturated."""
     return normal(rng, D, H, scale=0.6), normal(rng, H, H, scale=0.5), normal(rng, H, scale=0.3)
+
+
+def as_tensors(obj):
+    """numpy arrays (inside dicts, lists and tuples too) as torch tensors that share their memory."""
+    import torch  # only the torch assignments need it
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(obj)
+    if isinstance(obj, dict):
+        return {k: as_tensors(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(as_tensors(v) for v in obj)
+    return obj

@@ -14,14 +14,8 @@ from solutions import gru as gru_ref
 from solutions import lstm as lstm_ref
 
 
-def sigmoid(a):
-    """The notebook's setup cell defines the same helper; the variants call it by this name."""
-    out = np.empty_like(a)
-    pos = a >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-a[pos]))
-    e = np.exp(a[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
+# the notebook's setup cell defines the same stable helper; the variants call it by this name
+sigmoid = lstm_ref.sigmoid
 
 
 # ---------------------------------------------------------------------------- variants (as submissions)

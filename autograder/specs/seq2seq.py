@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from autograder.judge import lifted, spec, variant_mistake
-from autograder.specs.common import normal
+from autograder.specs.common import as_tensors, normal
 from solutions import gru as gru_ref
 from solutions import seq2seq as ref
 
@@ -27,17 +27,6 @@ PARAM_KEYS = ("src_emb", "tgt_emb", "enc_Wx", "enc_Wh", "enc_bx", "enc_bh",
 
 
 # ---------------------------------------------------------------------------- tensors in, plain data out
-
-
-def as_tensors(obj):
-    """numpy arrays (inside dicts, lists and tuples too) as torch tensors that share their memory."""
-    if isinstance(obj, np.ndarray):
-        return torch.from_numpy(obj)
-    if isinstance(obj, dict):
-        return {k: as_tensors(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(as_tensors(v) for v in obj)
-    return obj
 
 
 def on_tensors(fn):

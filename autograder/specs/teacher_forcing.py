@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from autograder.judge import lifted, spec, variant_mistake
-from autograder.specs.common import normal
+from autograder.specs.common import as_tensors, normal
 from solutions import seq2seq as ref
 
 # the notebook model's state_dict keys -> solutions.seq2seq.Seq2Seq's (its decoder is an nn.GRU of one layer)
@@ -30,17 +30,6 @@ KEYS = {
     "decoder.bias_ih": "decoder.bias_ih_l0", "decoder.bias_hh": "decoder.bias_hh_l0",
     "out.weight": "out.weight", "out.bias": "out.bias",
 }
-
-
-def as_tensors(obj):
-    """numpy arrays (inside dicts, lists and tuples too) as torch tensors that share their memory."""
-    if isinstance(obj, np.ndarray):
-        return torch.from_numpy(obj)
-    if isinstance(obj, dict):
-        return {k: as_tensors(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(as_tensors(v) for v in obj)
-    return obj
 
 
 class NotebookModel(nn.Module):
