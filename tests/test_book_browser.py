@@ -255,6 +255,12 @@ _MATH = r"""() => {
   return {count: maths.length, untypeset, errors};
 }"""
 
+# Runs in the page: the code cells (inputs) wider than their box, which a reader would have to
+# scroll sideways to read; each reported by its longest line.
+_WIDE_CODE = """() => Array.from(document.querySelectorAll('div.cell_input pre'))
+  .filter(pre => pre.scrollWidth > pre.clientWidth + 1)
+  .map(pre => pre.textContent.split('\\n').reduce((a, b) => b.length > a.length ? b : a, ''))"""
+
 _LINKS = """() => Array.from(document.querySelectorAll('a[href], area[href]'))
   .map(a => [a.getAttribute('href'), a.href])"""
 
@@ -330,6 +336,7 @@ def check_page(harness, root, page, screenshot=None):
         tab.wait_for_load_state("networkidle")
         math = tab.evaluate(_MATH)
         links = tab.evaluate(_LINKS)
+        wide_code = tab.evaluate(_WIDE_CODE)
         dom_ids = set(tab.evaluate(_DOM_IDS))
         n_images = tab.evaluate("() => document.images.length")
         if screenshot is not None:
@@ -343,6 +350,9 @@ def check_page(harness, root, page, screenshot=None):
         problems.append(f"formula not typeset by MathJax: {text!r}")
     for text in math["errors"]:
         problems.append(f"MathJax error in a formula: {text!r}")
+
+    for line in wide_code:
+        problems.append(f"code cell wider than the page, cut off at the right: {line.strip()[:100]!r}")
 
     here = urlsplit(url)
     n_links = 0
@@ -438,6 +448,8 @@ def test_checker_catches_breakage(harness, tmp_path):
         r'<span class="math notranslate nohighlight">\(\notamacro{x}\)</span>',
         r'<div class="math notranslate nohighlight">\[x^{1}_{2}^{3}\]</div>',
         '<script>console.error("deliberate console error")</script>',
+        '<div class="cell_input"><pre style="width: 20em; overflow: auto">'
+        'wide = "' + "x" * 200 + '"</pre></div>',
         '<script>setTimeout(() => { throw new Error("deliberate exception") }, 0)</script>',
     ])
     bad_head = '<link rel="stylesheet" href="https://fonts.example.com/font.css">'
@@ -459,6 +471,7 @@ def test_checker_catches_breakage(harness, tmp_path):
         "404": "HTTP error:",
         "console": "console error: deliberate console error",
         "exception": "uncaught exception: deliberate exception",
+        "wide code": "code cell wider than the page, cut off at the right: 'wide = ",
     }
     missed = [kind for kind, needle in expected.items() if needle not in text]
     assert not missed, f"the checker missed {missed}; it reported:\n{text}"
