@@ -25,8 +25,16 @@ $(NOTEBOOKS): $(STAMP) $(wildcard exercises/*/*.ipynb) solutions/gradcheck.py ex
 	$(BIN)/python -m autograder student-files --out book/notebooks
 	touch $@
 
+# The notebook execution cache keys on a chapter's own text and does not notice a change in the
+# modules it imports: when solutions/ changes, the cache and Sphinx's record of what it read go,
+# and every chapter runs again.
+CACHE_STAMP := _build/.cache-matches-solutions
+$(CACHE_STAMP): $(wildcard solutions/*.py)
+	rm -rf _build/.jupyter_cache _build/.doctrees
+	mkdir -p _build && touch $@
+
 # Build the HTML book into _build/html (a warning fails the build).
-book: $(STAMP) $(NOTEBOOKS)
+book: $(STAMP) $(NOTEBOOKS) $(CACHE_STAMP)
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 
 # Debian's chromium for the browser tests of the built book.
