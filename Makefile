@@ -26,10 +26,10 @@ $(NOTEBOOKS): $(STAMP) $(wildcard exercises/*/*.ipynb) solutions/gradcheck.py ex
 	touch $@
 
 # The notebook execution cache keys on a chapter's own text and does not notice a change in the
-# modules it imports: when solutions/ changes, the cache and Sphinx's record of what it read go,
-# and every chapter runs again.
-CACHE_STAMP := _build/.cache-matches-solutions
-$(CACHE_STAMP): $(wildcard solutions/*.py)
+# modules it imports (solutions/ and book/booktools.py): when one changes, the cache and Sphinx's
+# record of what it read go, and every chapter runs again.
+CACHE_STAMP := _build/.cache-matches-imports
+$(CACHE_STAMP): $(wildcard solutions/*.py book/*.py)
 	rm -rf _build/.jupyter_cache _build/.doctrees
 	mkdir -p _build && touch $@
 
