@@ -261,6 +261,20 @@ _WIDE_CODE = """() => Array.from(document.querySelectorAll('div.cell_input pre')
   .filter(pre => pre.scrollWidth > pre.clientWidth + 1)
   .map(pre => pre.textContent.split('\\n').reduce((a, b) => b.length > a.length ? b : a, ''))"""
 
+# Runs in the page: the display formulas that overflow their column or run into their equation
+# number, each named by its label (or number) with the overlap in pixels.
+_WIDE_MATH = """() => Array.from(document.querySelectorAll('div.math')).flatMap(d => {
+  const m = d.querySelector('mjx-container mjx-math');
+  if (!m) return [];
+  const eqno = d.querySelector('.eqno');
+  const e = eqno ? eqno.getBoundingClientRect() : null;
+  const right = d.getBoundingClientRect().right;
+  const limit = e && e.width ? Math.min(right, e.left) : right;
+  const over = m.getBoundingClientRect().right - limit;
+  const name = d.id || (eqno ? eqno.textContent.replace('#', '').trim() : 'an unnumbered formula');
+  return over > 1 ? [[name, Math.round(over)]] : [];
+})"""
+
 _LINKS = """() => Array.from(document.querySelectorAll('a[href], area[href]'))
   .map(a => [a.getAttribute('href'), a.href])"""
 
@@ -337,6 +351,7 @@ def check_page(harness, root, page, screenshot=None):
         math = tab.evaluate(_MATH)
         links = tab.evaluate(_LINKS)
         wide_code = tab.evaluate(_WIDE_CODE)
+        wide_math = tab.evaluate(_WIDE_MATH)
         dom_ids = set(tab.evaluate(_DOM_IDS))
         n_images = tab.evaluate("() => document.images.length")
         if screenshot is not None:
@@ -351,6 +366,8 @@ def check_page(harness, root, page, screenshot=None):
     for text in math["errors"]:
         problems.append(f"MathJax error in a formula: {text!r}")
 
+    for name, over in wide_math:
+        problems.append(f"formula wider than its column or over its number: {name} (by {over} px)")
     for line in wide_code:
         problems.append(f"code cell wider than the page, cut off at the right: {line.strip()[:100]!r}")
 
@@ -448,6 +465,9 @@ def test_checker_catches_breakage(harness, tmp_path):
         r'<span class="math notranslate nohighlight">\(\notamacro{x}\)</span>',
         r'<div class="math notranslate nohighlight">\[x^{1}_{2}^{3}\]</div>',
         '<script>console.error("deliberate console error")</script>',
+        '<div class="math" id="equation-too-wide" style="width: 12em">'
+        '<span class="eqno" style="float: right">(9)</span>'
+        r'\[a_1 + a_2 + a_3 + a_4 + a_5 + a_6 + a_7 + a_8 + a_9\]</div>',
         '<div class="cell_input"><pre style="width: 20em; overflow: auto">'
         'wide = "' + "x" * 200 + '"</pre></div>',
         '<script>setTimeout(() => { throw new Error("deliberate exception") }, 0)</script>',
@@ -471,6 +491,7 @@ def test_checker_catches_breakage(harness, tmp_path):
         "404": "HTTP error:",
         "console": "console error: deliberate console error",
         "exception": "uncaught exception: deliberate exception",
+        "wide math": "formula wider than its column or over its number: equation-too-wide (by ",
         "wide code": "code cell wider than the page, cut off at the right: 'wide = ",
     }
     missed = [kind for kind, needle in expected.items() if needle not in text]
