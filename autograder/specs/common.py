@@ -1,5 +1,6 @@
 """Helpers shared by the hidden checks: sizes with the edges, random inputs, lifting variants."""
 import numpy as np
+import torch
 
 
 def rnn_sizes(rng):
@@ -22,7 +23,6 @@ def rnn_params(rng, D, H):
 
 def as_tensors(obj):
     """numpy arrays (inside dicts, lists and tuples too) as torch tensors that share their memory."""
-    import torch  # only the torch assignments need it
     if isinstance(obj, np.ndarray):
         return torch.from_numpy(obj)
     if isinstance(obj, dict):
