@@ -6,21 +6,24 @@ so a run that is killed halfway and started again grades what is left and never 
 grade. A submission whose record matches its current bytes is not graded again unless asked.
 """
 import hashlib
+import importlib.util
 import json
 import multiprocessing
 import os
+import resource
+import signal
 import sys
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from multiprocessing.connection import wait
 from pathlib import Path
 
 import nbformat
 
 from autograder.grading import JobResult, grade_submission
 from autograder.notebooks import ROOT
-from autograder.sandbox import Limits
+from autograder.sandbox import IsolationError, Limits, Sandbox, clean_stale_folders
 
 GRADER_VERSION = "1"
 
@@ -118,18 +121,85 @@ def read_result(course, assignment, student):
     return JobResult(**record)
 
 
-_SLOT = {"slot": 0}
+def _job(conn, kwargs, memory_bytes):
+    """The grading job in a forked process of its own: its result (or why it has none) goes to `conn`."""
+    os.setsid()  # its own process group, so that the coordinator can end it with everything it started
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(1)
+        message = ("ok", grade_submission(**kwargs))
+    except IsolationError as exc:
+        message = ("isolation", str(exc))
+    except BaseException as exc:  # noqa: BLE001  reported as this student's flagged zero
+        message = ("failed", f"{type(exc).__name__}: {str(exc)[:500]}")
+    try:
+        conn.send(message)
+    finally:
+        conn.close()
+        os._exit(0)
 
 
-def _init_worker(counter):
-    with counter.get_lock():
-        _SLOT["slot"] = counter.value
-        counter.value += 1
+@dataclass
+class Running:
+    process: object
+    conn: object
+    submission: object
+    timestamp: str
+    deadline: float
 
 
-def _job(data, source_json, student, assignment, files, filename, limits, hide, others):
-    return grade_submission(data, source_json, student, assignment, files=files, filename=filename, limits=limits,
-                            slot=_SLOT["slot"], hide=hide, others=others)
+def run_jobs(jobs, workers, limits, on_result):
+    """Run each job ({"submission", "timestamp", "kwargs"}) in a forked process of its own, `workers` at a
+    time. A job that overruns its time limit, dies or fails becomes a flagged zero for its student alone;
+    `on_result(submission, timestamp, JobResult or None, why)` is called once per job, in this process."""
+    ctx = multiprocessing.get_context("fork")
+    todo, running = list(jobs), []
+    job_seconds = limits.job_seconds or limits.notebook_seconds + 2 * limits.start_seconds + 60
+    try:
+        while todo or running:
+            while todo and len(running) < workers:
+                job = todo.pop(0)
+                here, there = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_job, args=(there, job["kwargs"], limits.trusted_memory_bytes), daemon=True)
+                proc.start()
+                there.close()
+                running.append(Running(proc, here, job["submission"], job["timestamp"], time.monotonic() + job_seconds))
+            soonest = min(r.deadline for r in running)
+            wait([r.conn for r in running] + [r.process.sentinel for r in running],
+                 timeout=max(0.0, soonest - time.monotonic()))
+            for r in list(running):
+                message = None
+                if r.conn.poll():
+                    try:
+                        message = r.conn.recv()
+                    except (EOFError, OSError):
+                        message = ("failed", f"the grading process died (exit code {r.process.exitcode})")
+                elif not r.process.is_alive():
+                    r.process.join()
+                    message = ("failed", f"the grading process died (exit code {r.process.exitcode})")
+                elif time.monotonic() > r.deadline:
+                    message = ("failed", f"grading took longer than its limit of {job_seconds:.0f} s")
+                if message is None:
+                    continue
+                _end(r)
+                running.remove(r)
+                status, payload = message
+                if status == "isolation":
+                    raise IsolationError(payload)
+                on_result(r.submission, r.timestamp, payload if status == "ok" else None, payload)
+    finally:
+        for r in running:
+            _end(r)
+
+
+def _end(r):
+    try:
+        os.killpg(r.process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    r.process.join(timeout=10)
+    r.conn.close()
 
 
 class Progress:
@@ -159,11 +229,15 @@ class Summary:
     skipped: list = field(default_factory=list)  # students already graded with the same bytes
     problems: dict = field(default_factory=dict)  # student -> lines
     seconds: float = 0.0
+    unsafe: bool = False  # graded without a box
 
     def lines(self):
         totals = [r.total for r in self.graded]
         out = [f"{self.assignment}: graded {len(self.graded)} submission(s), skipped {len(self.skipped)} already "
                f"graded, in {self.seconds:.1f} s"]
+        if self.unsafe:
+            out.append("  WARNING: graded WITHOUT a sandbox (--unsafe-no-sandbox): student code could read the "
+                       "reference and change grades; every report says so")
         if totals:
             out.append(f"  scores: mean {sum(totals) / len(totals):.2f}, min {min(totals):.2f}, max {max(totals):.2f}")
         for student, lines in sorted(self.problems.items()):
@@ -175,7 +249,8 @@ class Summary:
         return out
 
 
-def grade_all(course, assignment, workers=None, limits=None, force=False, progress=True, students=None):
+def grade_all(course, assignment, workers=None, limits=None, force=False, progress=True, students=None,
+              unsafe=False):
     """
     Grade every submission of `assignment` in the course folder, in parallel.
 
@@ -187,8 +262,9 @@ def grade_all(course, assignment, workers=None, limits=None, force=False, progre
     - force: grade again even where the record says these bytes were graded
     - progress: draw a progress bar on stderr
     - students: only these students (default: all)
+    - unsafe: run the notebooks without a box (only where none can be had, and only when asked by name)
 
-    Returns a Summary.
+    Returns a Summary. Raises IsolationError, before grading anybody, when no safe box can be had.
     """
     start = time.monotonic()
     course = Path(course).resolve()
@@ -204,8 +280,9 @@ def grade_all(course, assignment, workers=None, limits=None, force=False, progre
             nb = nbformat.read(other, as_version=4)
             others[other.parent.name] = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells
                                          if c.metadata.get("nbgrader", {}).get("grade_id")]
-    hide = [str(ROOT), str(course)]
+    forbidden = forbidden_paths(course)
     summary = Summary(assignment)
+    limits = limits or Limits()
     todo = []
     for sub in submissions(course, assignment):
         if students and sub.student not in students:
@@ -223,30 +300,85 @@ def grade_all(course, assignment, workers=None, limits=None, force=False, progre
             store(course, _zero(source_json, sub.student, assignment, digest, sub.problems))
             summary.graded.append(read_result(course, assignment, sub.student))
             continue
-        stamp = sub.path.parent / "timestamp.txt" if sub.path else None
-        timestamp = stamp.read_text().strip() if stamp and stamp.exists() else None
-        todo.append((sub, data, filename, timestamp))
-    limits = limits or Limits()
-    workers = max(1, int(workers or os.cpu_count() or 1))
+        stamp = sub.path.parent / "timestamp.txt"
+        timestamp = stamp.read_text().strip() if stamp.exists() else None
+        kwargs = dict(data=data, source_json=source_json, student=sub.student, assignment=assignment, files=files,
+                      filename=filename, limits=limits, unsafe=unsafe, forbidden=forbidden, others=others)
+        todo.append({"submission": sub, "timestamp": timestamp, "kwargs": kwargs, "digest": digest})
+    summary.unsafe = unsafe
+    if not todo:
+        summary.seconds = time.monotonic() - start
+        return summary
+    clean_stale_folders()
+    if not unsafe:
+        prove_isolation(course, files, limits, forbidden)
+    from autograder.judge import load_specs
+
+    load_specs()  # once here, so that every forked job starts with the reference loaded
+    digests = {job["submission"].student: job["digest"] for job in todo}
     bar = Progress(len(todo), progress)
-    ctx = multiprocessing.get_context("fork")
-    counter = ctx.Value("i", 0)
-    with ProcessPoolExecutor(max_workers=min(workers, max(1, len(todo))), mp_context=ctx, initializer=_init_worker,
-                             initargs=(counter,)) as pool:
-        futures = {pool.submit(_job, data, source_json, sub.student, assignment, files, filename, limits, hide, others):
-                   (sub, timestamp) for sub, data, filename, timestamp in todo}
-        for future in as_completed(futures):
-            sub, timestamp = futures[future]
-            try:
-                result = future.result()
-            except Exception as exc:  # noqa: BLE001  the job itself failed: zero, with the reason, and go on
-                result = _zero(source_json, sub.student, assignment, "", [f"grading failed: {type(exc).__name__}: {exc}"])
-            result.problems = sub.problems + [p for p in result.problems if p not in sub.problems]
-            store(course, result, timestamp)
-            if result.problems:
-                summary.problems[sub.student] = result.problems
-            summary.graded.append(result)
-            bar.step(sub.student)
-    bar.close()
+
+    def on_result(sub, timestamp, result, why):
+        if result is None:
+            result = _zero(source_json, sub.student, assignment, digests[sub.student], [f"grading failed: {why}"])
+            result.flags.append(f"grading failed: {why}")
+        result.problems = sub.problems + [p for p in result.problems if p not in sub.problems]
+        if unsafe:
+            result.protections = {**result.protections, "sandbox": "none (unsafe)"}
+        store(course, result, timestamp)
+        if result.problems:
+            summary.problems[sub.student] = result.problems
+        summary.graded.append(result)
+        bar.step(sub.student)
+
+    try:
+        run_jobs(todo, max(1, int(workers or os.cpu_count() or 1)), limits, on_result)
+    finally:
+        bar.close()
     summary.seconds = time.monotonic() - start
     return summary
+
+
+def forbidden_paths(course):
+    """Host paths that must not exist in any box: the reference, the grader, the exercises, the course."""
+    paths = [ROOT / "solutions", ROOT / "exercises", ROOT / "autograder", Path(__file__).resolve().parent]
+    spec = importlib.util.find_spec("solutions")
+    if spec is not None and spec.submodule_search_locations:
+        paths += [Path(p) for p in spec.submodule_search_locations]
+    course = Path(course)
+    paths += [course / "source", course / "gradebook.db", course / "submitted", course / "autograded"]
+    return sorted({str(p) for p in paths})
+
+
+def fingerprints(course):
+    """(size, sha256) of every file of the reference package and of the course's source notebooks."""
+    files = []
+    spec = importlib.util.find_spec("solutions")
+    for folder in (spec.submodule_search_locations if spec and spec.submodule_search_locations else []):
+        files += [p for p in Path(folder).glob("*.py")]
+    files += list((Path(course) / "source").glob("*/*.ipynb")) + list((ROOT / "exercises").glob("*/*.py"))
+    out = set()
+    for path in files:
+        data = path.read_bytes()
+        if len(data) >= 256:  # tiny files (an empty __init__.py) match too much to mean anything
+            out.add((len(data), hashlib.sha256(data).hexdigest()))
+    return sorted(out)
+
+
+_PROVEN = set()
+
+
+def prove_isolation(course, files, limits, forbidden):
+    """Start one box that walks its whole file system for copies of the reference and the course's
+    hidden notebooks, and proves it cannot import them; raise IsolationError if it can reach any."""
+    shipped = {(len(d), hashlib.sha256(d).hexdigest()) for d in files.values()}  # gradcheck.py is the students'
+    prints = [p for p in fingerprints(course) if p not in shipped]
+    key = (tuple(forbidden), tuple(prints), os.geteuid())
+    if key in _PROVEN:
+        return
+    with Sandbox(files, limits, forbidden=forbidden, fingerprints=prints) as box:
+        found = box.scan()
+    if found:
+        raise IsolationError("the box can see copies of the reference or the course, so nothing was graded: "
+                             + "; ".join(f"{path} ({why})" for path, why in found[:10]))
+    _PROVEN.add(key)

@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass, field
 import nbformat
 import numpy as np
 
-from autograder.judge import Verdict, evaluate, make_cases
-from autograder.sandbox import Limits, Sandbox, SandboxError
+from autograder import sandbox_channel
+from autograder.judge import Verdict, evaluate, expected_results, make_cases
+from autograder.sandbox import CellRun, IsolationError, Limits, Sandbox, SandboxError, Violation
 
 CHECK_CALL = re.compile(r'check\(\s*"([^"]+)"')
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
@@ -80,13 +81,22 @@ class BadSubmission(ValueError):
     """A file that cannot be graded as it is; the message says what is wrong."""
 
 
-def read_notebook(data, filename):
-    """The notebook in `data`, upgraded to version 4; notes about what was done to read it."""
+MAX_NOTEBOOK_BYTES = 20 << 20
+
+
+def read_notebook(data, filename, limits=None):
+    """The notebook in `data`, upgraded to version 4; notes about what was done to read it. Any file that
+    cannot be read as a notebook, for whatever reason, is a BadSubmission that says why."""
     notes = []
     if not data or not data.strip():
         raise BadSubmission(f"{filename} is empty")
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        raise BadSubmission(f"{filename} is {len(data) / 2**20:.1f} MB, more than the {MAX_NOTEBOOK_BYTES >> 20} MB a "
+                            "notebook may be (clear its outputs and hand it in again)")
     try:
         raw = json.loads(data.decode("utf-8", errors="replace"))
+    except RecursionError:
+        raise BadSubmission(f"{filename} is not a notebook: its JSON is nested too deeply to read") from None
     except ValueError as exc:
         raise BadSubmission(f"{filename} is not a notebook: it is not valid JSON ({exc})") from None
     if not isinstance(raw, dict) or ("cells" not in raw and "worksheets" not in raw):
@@ -94,8 +104,14 @@ def read_notebook(data, filename):
     major = raw.get("nbformat")
     try:
         nb = nbformat.reads(json.dumps(raw), as_version=4)
+        for cell in nb.cells:
+            if not isinstance(cell.get("source", ""), str) or not isinstance(cell.get("metadata", {}), dict):
+                raise ValueError("a cell whose source or metadata is of the wrong type")
+    except RecursionError:
+        raise BadSubmission(f"{filename} is a notebook nested too deeply to read") from None
     except Exception as exc:  # noqa: BLE001  nbformat raises many kinds
-        raise BadSubmission(f"{filename} is a notebook nbformat cannot read ({type(exc).__name__}: {exc})") from None
+        raise BadSubmission(f"{filename} is a notebook nbformat cannot read ({type(exc).__name__}: "
+                            f"{str(exc)[:300]})") from None
     if major != 4:
         notes.append(f"{filename} is a notebook of format version {major}; it was converted to version 4")
     return nb, notes
@@ -257,11 +273,50 @@ def decode_results(raw, n_cases):
     return out
 
 
+# ------------------------------------------------------------------------------------- the channel
+
+
+class CheckChannel:
+    """What a test cell's kernel may send the grader: one outstanding request at a time, for each of the
+    cell's hidden checks once (its cases), then that check's results, once, within a size cap derived from
+    the reference's result on the same cases. Anything else is a Violation, which ends the box."""
+
+    def __init__(self, names, student, limits):
+        self.names, self.student, self.limits = list(names), student, limits
+        self.asked, self.recorded, self.outstanding, self.cap = set(), {}, None, 0
+        self.wants = {}
+
+    def limit(self):
+        return self.limits.message_bytes + (self.cap if self.outstanding else 0)
+
+    def handle(self, frame):
+        kind, name = frame.get("type"), str(frame.get("name"))[:80]
+        if kind == "cases":
+            if self.outstanding is not None:
+                raise Violation(f"a request for the cases of {name!r} while those of {self.outstanding!r} were "
+                                "still out")
+            if name not in self.names or name in self.asked:
+                raise Violation(f"a request for the hidden cases of {name!r}, which this cell checks "
+                                f"{'once only' if name in self.asked else 'not at all'}")
+            cases, wants = expected_results(name, self.student)
+            self.asked.add(name)
+            self.outstanding, self.wants[name] = name, wants
+            size = len(json.dumps(sandbox_channel.encode([w.get("outputs") for w in wants]), allow_nan=False))
+            self.cap = 8 * size + len(cases) * 4096 + 65536
+            return {"type": "cases", "data": base64.b64encode(pickle.dumps([dict(c) for c in cases])).decode()}
+        if kind == "results":
+            if name != self.outstanding:
+                raise Violation(f"results for {name!r}, whose cases were {'already judged' if name in self.recorded else 'not asked for'}")
+            self.recorded[name], self.outstanding = frame.get("results"), None
+            return None
+        raise Violation(f"a message of type {str(kind)[:40]!r} during a hidden check")
+
+
 # ------------------------------------------------------------------------------------- the job
 
 
-def grade_submission(data, source_json, student, assignment, files=None, filename=None, limits=None, slot=0,
-                     hide=(), others=None):
+def grade_submission(data, source_json, student, assignment, files=None, filename=None, limits=None,
+                     unsafe=False, forbidden=(), others=None):
     """
     Grade one submission.
 
@@ -272,11 +327,11 @@ def grade_submission(data, source_json, student, assignment, files=None, filenam
     - files: {name: bytes} the release ships beside the notebook (gradcheck.py), put in the box
     - filename: the file's name, for messages
     - limits: sandbox Limits
-    - slot: the worker's slot, which picks the box's user id
-    - hide: folders the box must not see (the repository, the course folder)
+    - unsafe: run without a box (the instructor asked for it by name)
+    - forbidden: host paths the box must not see (the repository, the course folder); the box proves it
     - others: {assignment: [grade ids]} of the course's other assignments, to recognise a wrong one
 
-    Returns a JobResult.
+    Returns a JobResult. Raises IsolationError when no safe box can be had (nothing is graded then).
     """
     start = time.monotonic()
     limits = limits or Limits()
@@ -286,52 +341,40 @@ def grade_submission(data, source_json, student, assignment, files=None, filenam
     cells = graded_cells(source)
     result.scores = {gid: [0.0, pts] for gid, pts, _ in cells}
     try:
-        nb, notes = read_notebook(data, filename)
+        nb, notes = read_notebook(data, filename, limits)
         result.problems += notes
         wrong = identify(nb, source, others or {})
         if wrong:
             raise BadSubmission(f"{filename} is the notebook of assignment {wrong!r}, not {assignment!r}")
+        plan, notes = build_plan(nb, source)
     except BadSubmission as exc:
         result.problems.append(str(exc))
         result.messages = {gid: f"Not graded: {exc}." for gid, _, _ in cells}
         result.seconds = time.monotonic() - start
         return result
-    plan, notes = build_plan(nb, source)
     result.flags += notes + scan(plan)
-    runs, recorded = run_plan(plan, student, limits, slot, hide, result, files or {})
+    runs, recorded = run_plan(plan, student, limits, unsafe, forbidden, result, files or {})
     judge_cells(source, plan, runs, recorded, student, result)
     result.notebook = nbformat.writes(graded_notebook(source, plan, runs, result))
     result.seconds = time.monotonic() - start
     return result
 
 
-def run_plan(plan, student, limits, slot, hide, result, files):
+def checks_of(code):
+    """The names of the hidden checks a test cell's code runs."""
+    return CHECK_CALL.findall("\n".join(HIDDEN.findall(code)))
+
+
+def run_plan(plan, student, limits, unsafe, forbidden, result, files):
     """Run the plan's code cells in a box. Returns ({plan index: CellRun}, {(plan index, check): results})."""
-    from autograder.sandbox import CellRun
-
     runs, recorded = {}, {}
-    current = [None]
-    cases_cache = {}
-
-    def requests(frame):
-        if frame.get("type") == "cases":
-            name = str(frame.get("name"))
-            try:
-                if name not in cases_cache:
-                    cases_cache[name] = make_cases(name, student)
-                data = base64.b64encode(pickle.dumps([dict(c) for c in cases_cache[name]])).decode()
-            except KeyError:
-                data = base64.b64encode(pickle.dumps([])).decode()
-            return {"type": "cases", "data": data}
-        if frame.get("type") == "results":
-            recorded[(current[0], str(frame.get("name")))] = frame.get("results")
-        return None
-
     deadline = time.monotonic() + limits.notebook_seconds
     code_steps = [i for i, step in enumerate(plan) if step[0] not in ("answer", "markdown")]
     try:
-        box = Sandbox(files, limits, slot=slot, hide=hide, requests=requests)
+        box = Sandbox(files, limits, unsafe=unsafe, forbidden=forbidden)
         box.__enter__()
+    except IsolationError:
+        raise
     except SandboxError as exc:
         result.problems.append(f"the sandbox failed to start: {exc}")
         return {i: CellRun("skipped", error={"ename": "SandboxError", "evalue": str(exc), "traceback": ""})
@@ -344,21 +387,37 @@ def run_plan(plan, student, limits, slot, hide, result, files):
                 runs[i] = CellRun("skipped", error={"ename": "NotebookTimeout", "traceback": "", "evalue":
                                                     f"not run: the notebook's time limit of {limits.notebook_seconds:.0f} s was reached"})
                 continue
-            current[0] = i
-            run = box.run(code, deadline)
+            channel = CheckChannel(checks_of(code), student, limits) if kind == "test" else None
+            run = box.run(code, deadline, cell=i, channel=channel)
             runs[i] = run
+            if channel is not None:
+                recorded.update({(i, name): value for name, value in channel.recorded.items()})
             if run.dropped:
                 result.flags.append(f"{_where(kind, gid)} printed {run.dropped} characters more than are kept")
-            if run.status in ("timeout", "died"):
+            if run.status in ("timeout", "died", "violation"):
                 result.flags.append(f"{_where(kind, gid)}: {run.error['evalue']}; a fresh kernel ran the rest")
                 if not restart_and_replay(box, plan, runs, i, deadline):
                     result.flags.append("the kernel could not be restarted; the remaining cells were not run")
                     break
     finally:
         box.__exit__(None, None, None)
+        result.flags += audit_flags(plan, box.audit)
     for i in code_steps:
         runs.setdefault(i, CellRun("skipped", error={"ename": "NotRun", "evalue": "not run", "traceback": ""}))
     return runs, recorded
+
+
+def audit_flags(plan, events):
+    """Flags from what the box's audit hook saw the student's code do, one line per cell and action."""
+    flags = []
+    for cell, what in events:
+        step = plan[cell] if isinstance(cell, int) and 0 <= cell < len(plan) else None
+        if step is not None and step[0] not in ("solution", "extra"):
+            continue  # the instructor's own cells
+        line = f"{_where(step[0], step[1]) if step else 'a cell'} {what}"
+        if line not in flags:
+            flags.append(line)
+    return flags
 
 
 def restart_and_replay(box, plan, runs, failed, deadline):
@@ -370,8 +429,8 @@ def restart_and_replay(box, plan, runs, failed, deadline):
     for j in sorted(runs):
         kind = plan[j][0]
         if j < failed and kind in ("code", "solution", "extra") and runs[j].status == "ok":
-            replay = box.run(plan[j][2], deadline)
-            if replay.status in ("timeout", "died"):
+            replay = box.run(plan[j][2], deadline, cell=j)
+            if replay.status in ("timeout", "died", "violation"):
                 try:
                     box.start()
                 except SandboxError:
@@ -397,7 +456,7 @@ def judge_cells(source, plan, runs, recorded, student, result):
                 result.scores[gid] = [None, points]
                 result.messages[gid] = "Your instructor grades this answer."
             continue
-        names = CHECK_CALL.findall("\n".join(HIDDEN.findall(plan[i][2]))) if i is not None else []
+        names = checks_of(plan[i][2]) if i is not None else []
         verdicts = []
         for name in names:
             raw = recorded.get((i, name))

@@ -95,7 +95,7 @@ def run_case(case, fn, helpers):
                     return {"error": f"{getattr(fn, '__name__', 'the function')} must return a tuple ending with the cache"}
                 result = result[:-1]
     except Exception as exc:  # the student's code failed: report it, never pass
-        return {"error": f"{type(exc).__name__}: {exc}"}
+        return {"error": f"{type(exc).__name__}: {exc}"[:2000]}
     changed = [i for i, (a, b) in enumerate(zip(args, before)) if not _same(a, b)]
     return {"outputs": to_plain(result), "inputs_changed": changed}
 

@@ -6,6 +6,7 @@ never face identical numbers while a regrade faces the same ones. `evaluate` com
 student's function returned (plain data from autograder.harness.run_case) with what the reference
 returns on the same cases, and, where the numbers match a catalogued mistake, names that mistake.
 """
+import functools
 import hashlib
 import importlib
 import inspect
@@ -132,6 +133,14 @@ def make_cases(name, student):
     return cases
 
 
+@functools.lru_cache(maxsize=64)
+def expected_results(name, student):
+    """(cases, the reference's results on them) of the check `name` for `student`."""
+    s = get_spec(name)
+    cases = make_cases(name, student)
+    return cases, [run_case(case, s.reference, s.helpers) for case in cases]
+
+
 # ---------------------------------------------------------------------------- comparison
 
 
@@ -231,11 +240,11 @@ def _outputs(spec_, result):
 def evaluate(name, results, student):
     """Judge a student's results on the hidden cases of `name`. Returns a Verdict."""
     s = get_spec(name)
-    cases = make_cases(name, student)
+    cases, wants = expected_results(name, student)
     if len(results) != len(cases):
         return Verdict(False, f"{s.function}: expected results for {len(cases)} hidden cases, got {len(results)}")
     failures, gots = [], []
-    for i, (case, result) in enumerate(zip(cases, results)):
+    for i, (case, result, want) in enumerate(zip(cases, results, wants)):
         where = f"hidden case {i + 1} of {len(cases)}" + (f" ({case['label']})" if case.get("label") else "")
         gots.append(None)
         if not isinstance(result, dict) or ("error" not in result and "outputs" not in result):
@@ -248,7 +257,7 @@ def evaluate(name, results, student):
         if result.get("inputs_changed"):
             failures.append((where, f"modified its input(s) {result['inputs_changed']} in place"))
             continue
-        want = _outputs(s, run_case(case, s.reference, s.helpers))
+        want = _outputs(s, want)
         got = gots[-1] = _outputs(s, result)
         if got is None:
             failures.append((where, f"should return {len(s.outputs)} values ({', '.join(s.outputs)})"))

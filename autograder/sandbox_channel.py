@@ -13,9 +13,11 @@ import math
 import os
 import pickle
 import struct
+import threading
 
 MAX_FRAME = 32 << 20
 _fds = {}
+_lock = threading.Lock()
 
 
 def setup(cmd_fd, reply_fd):
@@ -25,10 +27,10 @@ def setup(cmd_fd, reply_fd):
 
 def write_frame(fd, obj):
     data = json.dumps(obj, allow_nan=False).encode()
-    os.write(fd, struct.pack(">I", len(data)))
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+    view = memoryview(struct.pack(">I", len(data)) + data)
+    with _lock:  # one frame at a time, whichever thread writes
+        while view:
+            view = view[os.write(fd, view):]
 
 
 def read_exact(fd, n):
