@@ -43,7 +43,7 @@ browser:
 
 # Run the whole test suite: builds the book first, since the browser tests read it.
 test: book browser
-	$(BIN)/python -m pytest -n $(JOBS) tests
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup tests
 
 bench: $(STAMP) $(NOTEBOOKS)
 	$(BIN)/python bench/bptt_speed.py

@@ -80,13 +80,19 @@ def write_report(course, name, out):
         body.append(f"<tr><td>{esc(student)}</td><td><b>{total:g}</b></td>{cols}"
                     f"<td><ul>{''.join(notes)}</ul><details><summary>{len(failed)} failed</summary><ul>"
                     f"{''.join(failed)}</ul></details></td></tr>")
+    unsafe = sum(1 for r in rows if r[2] and str(r[2].get("protections", {}).get("sandbox", "")).startswith("none"))
+    warning = (f'<p class=unsafe><b>Graded without a sandbox</b> ({unsafe} of {len(rows)} submissions, '
+               "with --unsafe-no-sandbox): their code ran with the grader's own rights and could have read the "
+               "reference or changed grades. Trust these grades only for trusted notebooks.</p>") if unsafe else ""
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(name)}: grade report</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 6px;vertical-align:top}} td.ok{{background:#e6f4ea}}
-td.no{{background:#fce8e6}} li.problem{{color:#b00020}} li.flag{{color:#8a5a00}} img{{max-width:48%}}</style>
+td.no{{background:#fce8e6}} li.problem{{color:#b00020}} li.flag{{color:#8a5a00}} img{{max-width:48%}}
+p.unsafe{{background:#b00020;color:white;padding:8px}}</style>
 </head><body>
 <h1>{esc(name)}: grade report</h1>
+{warning}
 <p>{len(rows)} submissions; mean {sum(totals) / len(totals):.2f} of {maximum:g};
 {sum(1 for r in rows if r[2] and r[2].get('problems'))} with problems in the file;
 {sum(1 for r in rows if r[2] and r[2].get('flags'))} flagged for review.</p>

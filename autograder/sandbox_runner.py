@@ -128,6 +128,7 @@ class Auditor:
         self.home, self.grader = cfg["home"], cfg["grader_dir"]
         self.site, self.stdlib = tuple(cfg["site"]), tuple(cfg["stdlib"])
         self.channel = {cfg["cmd_fd"], cfg["reply_fd"]}
+        self.forbidden = tuple(cfg.get("forbidden", ()))
         self.writable = (self.home, "/tmp", "/var/tmp", "/dev/shm", "/dev/null")
         self.readable = self.writable + self.site + self.stdlib + (self.grader, "/dev/zero", "/dev/urandom",
                                                                    "/dev/random")
@@ -152,6 +153,8 @@ class Auditor:
             name = frame.f_code.co_filename
             mine = name.startswith("<ipython-input-") or name.startswith(self.home + "/")
             library = name.startswith(self.site) or name.startswith(self.grader)
+            if library and frame.f_code.co_name == "_modified_open":  # IPython's own `open` in a cell
+                library = False
             if library and frame.f_code.co_name in ("system", "system_piped", "system_raw", "getoutput"):
                 magic = True
             if innermost is None and (mine or library):
@@ -183,9 +186,9 @@ class Auditor:
         elif event in self.CHANGE:
             path = str(args[0]) if args else ""
             if event in ("os.listdir", "os.scandir"):
-                if path and not self._under(_abs(path), self.readable):
+                if path and (not self._under(_abs(path), self.readable) or self._under(_abs(path), self.forbidden)):
                     what = f"lists a folder outside its own ({path[:200]})"
-            elif not self._under(_abs(path), self.writable):
+            elif not self._under(_abs(path), self.writable) or self._under(_abs(path), self.forbidden):
                 what = f"changes files outside its folder ({event} {path[:200]})"
         if what is None:
             return
@@ -196,12 +199,36 @@ class Auditor:
             what = f"runs a shell command through an IPython magic ({_short(args)})"
         self.report(cell, what)
 
+    WATCHED = ("allclose", "isclose", "array_equal", "array_equiv", "testing")
+
+    def snapshot(self):
+        """What a student might patch to fool a check in the kernel: numpy's comparison functions and the
+        builtins, by identity."""
+        import builtins
+
+        numpy = sys.modules.get("numpy")
+        watched = {f"numpy.{n}": id(getattr(numpy, n, None)) for n in self.WATCHED} if numpy else {}
+        return {**watched, **{f"builtins.{k}": id(v) for k, v in vars(builtins).items()}}
+
+    def after_cell(self, before):
+        """Report what the cell replaced among the watched objects."""
+        after = self.snapshot()
+        changed = sorted(k for k in before.keys() & after.keys() if before[k] != after[k])
+        changed += sorted(k for k in after.keys() - before.keys() if k.startswith("builtins.") and k != "builtins._")
+        changed = [k for k in changed if k not in ("builtins._", "builtins.__", "builtins.___")]
+        if changed:
+            self.report(self.cell, "replaces " + ", ".join(changed[:8]))
+
     def opening(self, args):
         path, mode = args[0], str(args[1] or "r") if len(args) > 1 else "r"
         if isinstance(path, int):
             return f"opens the grader's channel (descriptor {path})" if path in self.channel else None
         path = _abs(os.fsdecode(path))
         writing = any(c in mode for c in "wax+")
+        if self._under(path, self.forbidden):
+            return f"reaches for the grader's or the course's files ({path[:200]}, mode {mode!r})"
+        if not writing and not os.path.exists(path) and not self._under(path, (self.home,)):
+            return f"tries to open a file the box does not have ({path[:200]}, mode {mode!r})"
         if self._under(path, self.writable) or (not writing and self._under(path, self.readable)):
             return None
         return f"opens a file outside its folder ({path[:200]}, mode {mode!r})"
@@ -281,7 +308,7 @@ def main():
         auditor.cells[shell.execution_count] = command.get("cell")
         out, err = Capture(limit), Capture(limit)
         sys.stdout, sys.stderr = out, err
-        error = None
+        error, before = None, auditor.snapshot()
         try:
             result = run_cell(command["code"], store_history=True, silent=False)
             exc = result.error_before_exec or result.error_in_exec
@@ -292,6 +319,10 @@ def main():
             error = {"ename": type(exc).__name__, "evalue": str(exc)[:2000], "traceback": ""}
         finally:
             sys.stdout, sys.stderr = real_stdout, real_stderr
+        try:
+            auditor.after_cell(before)
+        except Exception:  # noqa: BLE001  a student's odd builtins must not stop the report of the cell
+            pass
         channel.write_frame(reply_fd, {"type": "done", "error": error, "stdout": out.value(), "stderr": err.value(),
                                        "dropped": out.dropped + err.dropped})
 
