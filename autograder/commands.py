@@ -100,7 +100,11 @@ def collect(*, course, source, names=None, log=print):
                     if root.resolve() not in target.parents and target != root.resolve():
                         problems.append(f"{source}: skipped {member!r}, a path outside the archive")
                         continue
-                    zf.extract(member, root)
+                    try:
+                        zf.extract(member, root)
+                    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+                        problems.append(f"{source}: skipped {member[:80]!r}{'...' if len(member) > 80 else ''}: "
+                                        f"it cannot be unpacked ({_reason(exc)})")
         else:
             root = source
         for path in sorted(root.rglob("*.ipynb")):
@@ -113,16 +117,26 @@ def collect(*, course, source, names=None, log=print):
                                 f"(expected <student>/<assignment>/{{notebook}}.ipynb or <student>_<assignment>.ipynb)")
                 continue
             dest = course / "submitted" / student / name
-            dest.mkdir(parents=True, exist_ok=True)
-            target = dest / (path.name if len(rel.parts) == 3 else f"{name}.ipynb")
-            shutil.copy2(path, target)
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(path.stat().st_mtime))
-            (dest / "timestamp.txt").write_text(stamp)
+            try:
+                dest.mkdir(parents=True, exist_ok=True)
+                target = dest / (path.name if len(rel.parts) == 3 else f"{name}.ipynb")
+                shutil.copy2(path, target)
+                stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(path.stat().st_mtime))
+                (dest / "timestamp.txt").write_text(stamp)
+            except OSError as exc:
+                problems.append(f"{rel}: not collected ({_reason(exc)})")
+                continue
             placed += 1
     log(f"collected {placed} notebook(s) into {course / 'submitted'}")
     for line in problems:
         log(f"  {line}")
     return problems
+
+
+def _reason(exc):
+    if getattr(exc, "errno", None) == 36:
+        return "its name is longer than the file system allows"
+    return f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
 
 
 def _who(rel, known):

@@ -1,0 +1,213 @@
+"""The instructor's commands, each a function with keyword-only options (the CLI is a thin shim).
+
+A term with them: `release` the assignments, `collect` what students hand in, `grade` it in the
+sandbox, write `feedback`, `export` the grades as CSV, and `report` on the class.
+"""
+import re
+import shutil
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+from autograder import course as C
+from autograder.notebooks import assignments
+
+
+class CommandError(RuntimeError):
+    """A failure the instructor can fix; the message says what and where."""
+
+
+def _course(course, must_exist=True):
+    course = Path(course).resolve()
+    if must_exist and not (course / "nbgrader_config.py").exists():
+        raise CommandError(f"{course} is not a course folder (no nbgrader_config.py): run `release` first")
+    return course
+
+
+def _names(names, course=None):
+    known = assignments() if course is None else sorted(p.name for p in (Path(course) / "source").iterdir())
+    names = list(names or known)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise CommandError(f"unknown assignment(s) {unknown}; known: {known}")
+    return names
+
+
+def release(*, course, names=None, log=print):
+    """Make the student version of every (or the named) assignment and check it gives nothing away."""
+    course = _course(course, must_exist=False)
+    names = _names(names)
+    C.init_course(course, names)
+    out = []
+    for name in names:
+        folder = C.generate_release(course, name)
+        leaks = C.leaks(folder)
+        if leaks:
+            shutil.rmtree(folder)
+            raise CommandError(f"the release of {name} gives answers away, so it was removed: " + "; ".join(leaks))
+        archive = shutil.make_archive(str(course / "release" / name), "zip", folder)
+        log(f"released {name}: {folder} (and {Path(archive).name} to hand out)")
+        out.append(folder)
+    return out
+
+
+def student_files(*, out, names=None, log=print):
+    """Zips of the student notebooks (release + gradcheck.py + requirements), made with nbgrader, for the book."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = _names(names)
+    requirements = Path(__file__).resolve().parent.parent / "exercises" / "requirements-student.txt"
+    with tempfile.TemporaryDirectory() as tmp:
+        course = Path(tmp) / "course"
+        C.init_course(course, names)
+        for name in names:
+            folder = C.generate_release(course, name)
+            if C.leaks(folder):
+                raise CommandError(f"the release of {name} gives answers away: {C.leaks(folder)}")
+            shutil.copy2(requirements, folder / "requirements-student.txt")
+            target = out / f"{name}.zip"
+            with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+                for path in sorted(folder.iterdir()):
+                    zf.write(path, f"{name}/{path.name}")
+            log(f"wrote {target}")
+    return [out / f"{n}.zip" for n in names]
+
+
+FLAT = re.compile(r"^(?P<stem>.+)\.ipynb$")
+
+
+def collect(*, course, source, names=None, log=print):
+    """
+    Copy submissions into submitted/<student>/<assignment>/ from a folder or a zip: either nbgrader's
+    layout (<student>/<assignment>/<notebook>.ipynb) or the flat files of an LMS download
+    (<student>_<assignment>.ipynb). Returns the lines of what could not be placed.
+    """
+    course = _course(course)
+    known = _names(names, course)
+    source = Path(source)
+    if not source.exists():
+        raise CommandError(f"{source} does not exist")
+    problems, placed = [], 0
+    with tempfile.TemporaryDirectory() as tmp:
+        if source.is_file():
+            if not zipfile.is_zipfile(source):
+                raise CommandError(f"{source} is neither a folder nor a zip file")
+            root = Path(tmp)
+            with zipfile.ZipFile(source) as zf:
+                for member in zf.namelist():
+                    target = (root / member).resolve()
+                    if root.resolve() not in target.parents and target != root.resolve():
+                        problems.append(f"{source}: skipped {member!r}, a path outside the archive")
+                        continue
+                    try:
+                        zf.extract(member, root)
+                    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+                        problems.append(f"{source}: skipped {member[:80]!r}{'...' if len(member) > 80 else ''}: "
+                                        f"it cannot be unpacked ({_reason(exc)})")
+        else:
+            root = source
+        for path in sorted(root.rglob("*.ipynb")):
+            rel = path.relative_to(root)
+            if any(part.startswith(".") or part == "__MACOSX" for part in rel.parts):
+                continue
+            student, name = _who(rel, known)
+            if student is None:
+                problems.append(f"{rel}: cannot tell the student and the assignment from the name "
+                                f"(expected <student>/<assignment>/{{notebook}}.ipynb or <student>_<assignment>.ipynb)")
+                continue
+            dest = course / "submitted" / student / name
+            try:
+                dest.mkdir(parents=True, exist_ok=True)
+                target = dest / (path.name if len(rel.parts) == 3 else f"{name}.ipynb")
+                shutil.copy2(path, target)
+                stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(path.stat().st_mtime))
+                (dest / "timestamp.txt").write_text(stamp)
+            except OSError as exc:
+                problems.append(f"{rel}: not collected ({_reason(exc)})")
+                continue
+            placed += 1
+    log(f"collected {placed} notebook(s) into {course / 'submitted'}")
+    for line in problems:
+        log(f"  {line}")
+    return problems
+
+
+def _reason(exc):
+    if getattr(exc, "errno", None) == 36:
+        return "its name is longer than the file system allows"
+    return f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
+
+
+def _who(rel, known):
+    if len(rel.parts) == 3 and rel.parts[1] in known:
+        return rel.parts[0], rel.parts[1]
+    if len(rel.parts) == 1:
+        stem = rel.name[:-len(".ipynb")]
+        for name in sorted(known, key=len, reverse=True):
+            if stem.endswith("_" + name) and len(stem) > len(name) + 1:
+                return stem[: -len(name) - 1], name
+    return None, None
+
+
+def grade(*, course, name, workers=None, cell_seconds=60.0, notebook_seconds=600.0, force=False, progress=True,
+          students=None, unsafe_no_sandbox=False, log=print):
+    """Grade every submission of one assignment in the sandbox; print a summary; return it.
+
+    Refuses (CommandError, nothing graded) where no sandbox can be had, unless `unsafe_no_sandbox`."""
+    from autograder.coordinator import grade_all
+    from autograder.sandbox import IsolationError, Limits
+
+    course = _course(course)
+    _names([name], course)
+    try:
+        summary = grade_all(course, name, workers=workers, force=force, progress=progress, students=students,
+                            limits=Limits(cell_seconds=cell_seconds, notebook_seconds=notebook_seconds),
+                            unsafe=unsafe_no_sandbox)
+    except IsolationError as exc:
+        raise CommandError(f"not grading {name}: {exc}. Student code must run in a box; to grade trusted "
+                           "notebooks without one anyway, pass --unsafe-no-sandbox") from None
+    for line in summary.lines():
+        log(line)
+    return summary
+
+
+def feedback(*, course, name, log=print):
+    """nbgrader's HTML feedback for every graded student of an assignment."""
+    course = _course(course)
+    graded = sorted(p.parent.parent.name for p in (course / "autograded").glob(f"*/{name}/{name}.ipynb"))
+    api = C.api(course)
+    failed = []
+    for student in graded:
+        result = api.generate_feedback(name, student, force=True)
+        if not result["success"]:
+            failed.append(student)
+            log(f"  {student}: feedback failed: {result.get('error', '')[-300:]}")
+    log(f"feedback for {len(graded) - len(failed)} student(s) in {course / 'feedback'}")
+    return [course / "feedback" / s / name / f"{name}.html" for s in graded if s not in failed]
+
+
+def export(*, course, out=None, log=print):
+    """The grades of every assignment and student as CSV (nbgrader's exporter)."""
+    import warnings
+
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins.export import CsvExportPlugin
+
+    course = _course(course)
+    out = Path(out or course / "grades.csv").resolve()
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        warnings.simplefilter("ignore")
+        CsvExportPlugin(to=str(out)).export(gb)
+    log(f"wrote {out}")
+    return out
+
+
+def report(*, course, name, out=None, log=print):
+    """A histogram of scores, pass rates per test, and one HTML page listing every student's result."""
+    from autograder.report import write_report
+
+    course = _course(course)
+    path = write_report(course, name, Path(out) if out else course / "reports" / name)
+    log(f"wrote {path}")
+    return path

@@ -1,0 +1,298 @@
+"""The trusted side of grading: hidden cases per student, comparison with the reference, diagnosis.
+
+A check is registered with `@spec(name, ...)` by the modules in autograder/specs/; its case maker
+draws hidden inputs from a seed derived from the student's id and the check's name, so two students
+never face identical numbers while a regrade faces the same ones. `evaluate` compares what the
+student's function returned (plain data from autograder.harness.run_case) with what the reference
+returns on the same cases, and, where the numbers match a catalogued mistake, names that mistake.
+"""
+import functools
+import hashlib
+import importlib
+import inspect
+import pkgutil
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from autograder.harness import Case, run_case
+
+TOLERANCE = 1e-6
+SPECS = {}
+
+
+@dataclass
+class Mistake:
+    """A known wrong implementation: its id, the message a student gets, and the buggy function.
+
+    `submission` is (assignment, solution cell id, code): the mistake written as a student would
+    write it, pasted into that solution cell of the reference notebook by the tests.
+    """
+
+    id: str
+    message: str
+    fn: object
+    helpers: dict = field(default_factory=dict)
+    submission: tuple = None
+    where: str = ""  # e.g. "(in rnn_backward) " when seen through a larger function
+
+
+def variant_mistake(id, message, variant, bug, assignment, cell, function, params, helpers=None):
+    """A Mistake from a variant implementation `variant(..., bug=None)`, with its submission code.
+
+    `function` and `params` give the student's function as a student would define it, e.g.
+    "rnn_backward" and "dh, cache"; the submission is the variant's source plus that function.
+    """
+    call = ", ".join(p.split("=")[0].strip() + ("=" + p.split("=")[0].strip() if "=" in p else "")
+                     for p in params.split(","))
+    code = (inspect.getsource(variant) + f"\n\ndef {function}({params}):\n"
+            f"    return {variant.__name__}({call}, bug={bug!r})\n")
+
+    def buggy(*args, **kwargs):
+        return variant(*args, bug=bug, **kwargs)
+
+    buggy.__name__ = f"{function}[{id}]"
+    return Mistake(id, message, buggy, dict(helpers or {}), (assignment, cell, code))
+
+
+def lifted(mistake, wrap, message_prefix=""):
+    """The same mistake seen through a larger function: wrap(fn) builds the larger function around it."""
+    return Mistake(mistake.id, mistake.message, wrap(mistake.fn), mistake.helpers, mistake.submission, message_prefix)
+
+
+def catalogue(assignment=None):
+    """{mistake id: (message, [check names], submission)} over every registered check."""
+    load_specs()
+    out = {}
+    for s in SPECS.values():
+        for m in s.mistakes:
+            entry = out.setdefault(m.id, [m.message, [], None])
+            entry[1].append(s.name)
+            if m.submission:
+                entry[0], entry[2] = m.message, m.submission
+    return {k: tuple(v) for k, v in out.items() if assignment is None or (v[2] and v[2][0] == assignment)}
+
+
+@dataclass
+class Spec:
+    name: str
+    function: str  # the student's function, for messages
+    protocol: str
+    make_cases: object  # rng -> list of Case
+    reference: object  # the reference function, run through the same protocol
+    outputs: tuple = ()  # names of the returned values, in order
+    helpers: dict = field(default_factory=dict)  # e.g. {"forward": reference forward}
+    mistakes: list = field(default_factory=list)
+    tolerance: float = TOLERANCE
+
+
+@dataclass
+class Verdict:
+    passed: bool
+    message: str
+    mistake: str = None  # id of the diagnosed mistake, if any
+
+
+def spec(name, function, protocol, reference, outputs=(), helpers=None, mistakes=(), tolerance=TOLERANCE):
+    """Decorator registering a case maker as the check `name`."""
+    def register(make_cases):
+        if name in SPECS:
+            raise ValueError(f"check {name!r} is registered twice")
+        SPECS[name] = Spec(name, function, protocol, make_cases, reference, tuple(outputs), dict(helpers or {}),
+                           list(mistakes), tolerance)
+        return make_cases
+    return register
+
+
+def load_specs():
+    """Import every module of autograder.specs so that its checks are registered."""
+    from autograder import specs
+
+    for info in pkgutil.iter_modules(specs.__path__):
+        importlib.import_module(f"autograder.specs.{info.name}")
+    return SPECS
+
+
+def get_spec(name):
+    load_specs()
+    if name not in SPECS:
+        raise KeyError(f"no check named {name!r}; known: {sorted(SPECS)}")
+    return SPECS[name]
+
+
+def seed_for(student, name):
+    """A seed from the student's id and the check's name: stable across regrades, distinct across students."""
+    return int(hashlib.sha256(f"{student}\0{name}".encode()).hexdigest()[:15], 16)
+
+
+def make_cases(name, student):
+    s = get_spec(name)
+    cases = [Case(c) for c in s.make_cases(np.random.default_rng(seed_for(student, name)))]
+    for c in cases:
+        c.setdefault("protocol", s.protocol)
+    return cases
+
+
+@functools.lru_cache(maxsize=64)
+def expected_results(name, student):
+    """(cases, the reference's results on them) of the check `name` for `student`."""
+    s = get_spec(name)
+    cases = make_cases(name, student)
+    return cases, [run_case(case, s.reference, s.helpers) for case in cases]
+
+
+# ---------------------------------------------------------------------------- comparison
+
+
+def compare(got, want, path, tol):
+    """Return a list of (path, problem) where got differs from want; both are plain data."""
+    if isinstance(got, dict) and "__unreadable__" in got:
+        return [(path, f"returned {got['__unreadable__']}")]
+    if isinstance(want, np.ndarray):
+        if not isinstance(got, (np.ndarray, int, float)) or isinstance(got, bool):
+            return [(path, f"should be an array of shape {want.shape}, got {_describe(got)}")]
+        got = np.asarray(got)
+        if got.shape != want.shape:
+            return [(path, f"has shape {got.shape}, expected {want.shape}")]
+        if want.dtype.kind in "biu":
+            return [] if np.array_equal(got, want) else [(path, "holds the wrong integers")]
+        if not np.all(np.isfinite(got)) and np.all(np.isfinite(want)):
+            return [(path, "contains NaN or inf")]
+        err = _rel_error(got.astype(np.float64), want)
+        return [] if err < tol else [(path, f"relative error {err:.3g}")]
+    if isinstance(want, bool) or want is None or isinstance(want, str):
+        return [] if got == want else [(path, f"is {got!r}, expected {want!r}")]
+    if isinstance(want, (int, float)):
+        if isinstance(got, np.ndarray) and got.size == 1:
+            got = got.item()
+        if not isinstance(got, (int, float)) or isinstance(got, bool):
+            return [(path, f"should be a number, got {_describe(got)}")]
+        if isinstance(want, int) and isinstance(got, int):
+            return [] if got == want else [(path, f"is {got}, expected {want}")]
+        err = _rel_error(np.float64(got), np.float64(want))
+        return [] if err < tol else [(path, f"is {got:.6g}, expected {want:.6g} (relative error {err:.3g})")]
+    if isinstance(want, list):
+        if not isinstance(got, list):
+            return [(path, f"should be a sequence of {len(want)} values, got {_describe(got)}")]
+        if len(got) != len(want):
+            return [(path, f"has {len(got)} values, expected {len(want)}")]
+        out = []
+        for i, (g, w) in enumerate(zip(got, want)):
+            out += compare(g, w, f"{path}[{i}]", tol)
+        return out
+    if isinstance(want, dict):
+        if not isinstance(got, dict):
+            return [(path, f"should be a dict with keys {sorted(want)}, got {_describe(got)}")]
+        if set(got) != set(want):
+            return [(path, f"has keys {sorted(got)}, expected {sorted(want)}")]
+        out = []
+        for k in want:
+            out += compare(got[k], want[k], f"{path}[{k!r}]", tol)
+        return out
+    raise TypeError(f"cannot compare with {type(want).__name__}")
+
+
+def _rel_error(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.size == 0:
+        return 0.0
+    with np.errstate(invalid="ignore"):
+        err = np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))
+    both_inf = np.isinf(a) & np.isinf(b) & (np.sign(a) == np.sign(b))
+    err = np.where(both_inf, 0.0, err)
+    return float(np.nanmax(np.where(np.isnan(err), np.inf, err)))
+
+
+def _describe(x):
+    if isinstance(x, np.ndarray):
+        return f"an array of shape {x.shape}"
+    if isinstance(x, list):
+        return f"a sequence of {len(x)} values"
+    return f"a {type(x).__name__}"
+
+
+def _name_outputs(problems, names):
+    """Replace the leading [i] of a path by the output's name where the spec names its outputs."""
+    named = []
+    for path, problem in problems:
+        if names and path.startswith("out[") and path[4:path.index("]")].isdigit():
+            i = int(path[4:path.index("]")])
+            rest = path[path.index("]") + 1:]
+            label = names[i] if i < len(names) else f"output {i}"
+            path = label + rest
+        elif path == "out":
+            path = names[0] if len(names) == 1 else "the result"
+        elif names and len(names) == 1:
+            path = names[0] + path[3:]
+        named.append((path, problem))
+    return named
+
+
+def _outputs(spec_, result):
+    out = result["outputs"]
+    if len(spec_.outputs) > 1 and not isinstance(out, list):
+        return None
+    if len(spec_.outputs) == 1 and isinstance(out, list) and spec_.protocol == "forward":
+        out = out[0] if len(out) == 1 else out
+    return out
+
+
+def evaluate(name, results, student):
+    """Judge a student's results on the hidden cases of `name`. Returns a Verdict."""
+    s = get_spec(name)
+    cases, wants = expected_results(name, student)
+    if len(results) != len(cases):
+        return Verdict(False, f"{s.function}: expected results for {len(cases)} hidden cases, got {len(results)}")
+    failures, gots = [], []
+    for i, (case, result, want) in enumerate(zip(cases, results, wants)):
+        where = f"hidden case {i + 1} of {len(cases)}" + (f" ({case['label']})" if case.get("label") else "")
+        gots.append(None)
+        if not isinstance(result, dict) or ("error" not in result and "outputs" not in result):
+            failures.append((where, "no result was recorded"))
+            continue
+        if "error" in result:
+            failures.append((where, f"raised {result['error']}"))
+            gots[-1] = _Raised(str(result["error"]).split(":")[0])
+            continue
+        if result.get("inputs_changed"):
+            failures.append((where, f"modified its input(s) {result['inputs_changed']} in place"))
+            continue
+        want = _outputs(s, want)
+        got = gots[-1] = _outputs(s, result)
+        if got is None:
+            failures.append((where, f"should return {len(s.outputs)} values ({', '.join(s.outputs)})"))
+            continue
+        problems = _name_outputs(compare(got, want, "out", s.tolerance), s.outputs)
+        if problems:
+            failures.append((where, "; ".join(f"{p}: {q}" for p, q in problems[:4])))
+    if not failures:
+        return Verdict(True, f"{s.function}: correct on all {len(cases)} hidden cases")
+    where, what = failures[0]
+    msg = f"{s.function} is wrong on {len(failures)} of {len(cases)} hidden cases. First, {where}: {what}."
+    mistake = _diagnose(s, cases, gots)
+    if mistake is not None:
+        msg += f"\nLikely cause: {mistake.where}{mistake.message}"
+    return Verdict(False, msg, mistake.id if mistake else None)
+
+
+class _Raised(str):
+    """The type of exception a student's function raised on a case."""
+
+
+def _diagnose(s, cases, gots):
+    """The first catalogued mistake that behaves as the student's code on every judged case: the same
+    outputs, or the same type of exception (a mistake may crash a larger function that calls it)."""
+    judged = [(case, got) for case, got in zip(cases, gots) if got is not None]
+    if not judged:
+        return None
+    for m in s.mistakes:
+        for case, got in judged:
+            result = run_case(case, m.fn, {**s.helpers, **m.helpers})
+            if isinstance(got, _Raised):
+                if "error" not in result or str(result["error"]).split(":")[0] != got:
+                    break
+            elif "outputs" not in result or compare(got, _outputs(s, result), "out", s.tolerance):
+                break
+        else:
+            return m
+    return None

@@ -1,0 +1,448 @@
+"""Hidden checks of assignment 8 (search): greedy, exhaustive and beam search on models given as data.
+
+A case describes its model as plain data (see autograder.harness.make_model): "random" models, whose
+seed comes from the student's rng, and "table" models written out here, which hold exact ties (every
+tied candidate adds the same log-probabilities in the same order, so any implementation ties them).
+Random draws are kept only when no near-tie decides them (every gap that matters is above 1e-9, since
+implementations may add log-probabilities in a different order) and when they lie in the check's
+domain: the catalogued mistakes a check does not list leave them unchanged.
+
+The beam-search mistakes are one variant implementation with a `bug` switch. Each beam check covers
+one part of the rules: the ranking with n_best = 1 (`beam_search_basic`), n_best and the stopping
+rule (`beam_search_n_best`), the length penalty (`beam_search_length_penalty`) and the end at max_len
+(`beam_search_max_len`); each lists the mistakes that change its results, with fixed cases that make
+sure every listed mistake shows on every student's cases.
+"""
+import numpy as np
+
+from autograder.harness import Case, make_model, run_case
+from autograder.judge import compare, lifted, spec, variant_mistake
+from solutions import search as ref
+from solutions.search import Hypothesis  # noqa: F401  (the variants build Hypothesis objects)
+
+MARGIN = 1e-9  # a random case is redrawn when a decision of the search rests on a gap below this
+
+
+# ---------------------------------------------------------------------------- the mistakes
+
+
+def greedy_search_variant(next_logprobs, eos, max_len, bug=None):
+    """greedy_search with one of the catalogued mistakes switched on."""
+    tokens, logprob = (), 0.0
+    while len(tokens) < max_len:
+        lp = np.asarray(next_logprobs(tokens), dtype=np.float64)
+        v = int(np.argmax(lp))
+        if v == eos and bug == "eos_not_appended":
+            return Hypothesis(tokens, float(logprob), float(logprob), True)
+        tokens, logprob = tokens + (v,), logprob + lp[v]
+        if v == eos:
+            return Hypothesis(tokens, float(logprob), float(logprob), True)
+    return Hypothesis(tokens, float(logprob), float(logprob), False)
+
+
+def exhaustive_search_variant(next_logprobs, vocab_size, eos, max_len, length_penalty=0.0, bug=None):
+    """exhaustive_search with one of the catalogued mistakes switched on."""
+    alpha = 0.0 if bug == "length_penalty_ignored" else length_penalty
+    best, stack = None, [((), 0.0)]
+    while stack:
+        prefix, logprob = stack.pop()
+        lp = np.asarray(next_logprobs(prefix), dtype=np.float64)
+        for v in range(vocab_size):
+            tokens, total = prefix + (v,), logprob + lp[v]
+            if v == eos or len(tokens) == max_len:
+                if v != eos and bug == "unfinished_excluded":
+                    continue
+                h = Hypothesis(tokens, float(total), float(total) / len(tokens) ** alpha, v == eos)
+                if best is None or (-h.score, h.tokens) < (-best.score, best.tokens):
+                    best = h
+            else:
+                stack.append((tokens, total))
+    return best
+
+
+def beam_search_variant(next_logprobs, eos, max_len, beam_width, n_best=1, length_penalty=0.0, bug=None):
+    """beam_search with one of the catalogued mistakes switched on."""
+    def score(tokens, logprob):
+        length = len(tokens) - (1 if bug == "eos_not_counted" and tokens[-1] == eos else 0)
+        if bug == "length_penalty_ignored" or length == 0 or length_penalty == 0:
+            return float(logprob)
+        return float(logprob) / length**length_penalty
+
+    def tie_key(tokens):
+        return tuple(-v for v in tokens) if bug == "ties_reversed" else tuple(tokens)
+
+    alive, finished = [((), 0.0)], []
+    for _ in range(max_len):
+        candidates = []  # (ranking value, logprob, tokens)
+        for tokens, logprob in alive:
+            lp = np.asarray(next_logprobs(tokens), dtype=np.float64)
+            for v in range(lp.size):
+                total = logprob + lp[v]
+                candidates.append((lp[v] if bug == "last_token_ranking" else total, total, tokens + (v,)))
+        candidates.sort(key=lambda c: (-c[0], tie_key(c[2])))
+        alive = []
+        for rank, (_, logprob, tokens) in enumerate(candidates):
+            if tokens[-1] == eos:
+                if rank < beam_width or bug == "eos_saved_at_any_rank":
+                    finished.append(Hypothesis(tokens, float(logprob), score(tokens, logprob), True))
+                    if bug == "eos_expanded" and len(alive) < beam_width:
+                        alive.append((tokens, logprob))
+            elif len(alive) < beam_width:
+                alive.append((tokens, logprob))
+        if len(finished) >= (1 if bug == "stop_at_first_finished" else n_best) or not alive:
+            break
+    else:
+        if bug != "unfinished_dropped":
+            finished += [Hypothesis(t, float(lp), score(t, lp), False) for t, lp in alive]
+    finished.sort(key=lambda h: (-h.score, tie_key(h.tokens)))
+    return finished[:n_best]
+
+
+def _beam_mistake(id, bug, message):
+    return variant_mistake(id, message, beam_search_variant, bug, "search", "beam_search", "beam_search",
+                           "next_logprobs, eos, max_len, beam_width, n_best=1, length_penalty=0.0")
+
+
+GREEDY_EOS_NOT_APPENDED = variant_mistake(
+    "greedy_eos_not_appended", "the search stops at eos without adding it: a finished hypothesis ends with the eos "
+    "token, and its log-probability includes log P(eos | prefix).", greedy_search_variant, "eos_not_appended",
+    "search", "greedy_search", "greedy_search", "next_logprobs, eos, max_len")
+EXHAUSTIVE_LENGTH_PENALTY_IGNORED = variant_mistake(
+    "exhaustive_length_penalty_ignored", "length_penalty is ignored: sequences must be compared by "
+    "score = logprob / len(tokens) ** length_penalty, and the Hypothesis must carry that score.",
+    exhaustive_search_variant, "length_penalty_ignored", "search", "exhaustive_search", "exhaustive_search",
+    "next_logprobs, vocab_size, eos, max_len, length_penalty=0.0")
+EXHAUSTIVE_UNFINISHED_EXCLUDED = variant_mistake(
+    "exhaustive_unfinished_excluded", "only sequences ending with eos are considered: a sequence that reaches "
+    "max_len tokens without eos is a candidate too (finished=False), and it can be the best.",
+    exhaustive_search_variant, "unfinished_excluded", "search", "exhaustive_search", "exhaustive_search",
+    "next_logprobs, vocab_size, eos, max_len, length_penalty=0.0")
+
+EOS_AT_ANY_RANK = _beam_mistake(
+    "beam_eos_saved_at_any_rank", "eos_saved_at_any_rank", "every candidate ending with eos is saved as finished, "
+    "whatever its rank: one counts only when its rank among all candidates of the step is below beam_width; "
+    "a lower-ranked one is dropped.")
+LAST_TOKEN_RANKING = _beam_mistake(
+    "beam_last_token_ranking", "last_token_ranking", "the candidates are ranked by the log-probability of their "
+    "last token alone: rank them by the cumulative log-probability of the whole prefix (the parent's "
+    "log-probability plus the new token's).")
+TIES_REVERSED = _beam_mistake(
+    "beam_ties_reversed", "ties_reversed", "ties are broken the wrong way: between equal log-probabilities (or "
+    "scores) the candidate whose tokens come first lexicographically (smaller ids) ranks first.")
+EOS_EXPANDED = _beam_mistake(
+    "beam_eos_expanded", "eos_expanded", "a hypothesis that ends with eos stays in the beam and is expanded "
+    "further: once finished, it is set aside and takes no place among the beam_width alive hypotheses.")
+STOP_AT_FIRST_FINISHED = _beam_mistake(
+    "beam_stop_at_first_finished", "stop_at_first_finished", "the search stops at the first step that finishes "
+    "a hypothesis: it must go on until n_best hypotheses have finished (or max_len is reached).")
+UNFINISHED_DROPPED = _beam_mistake(
+    "beam_unfinished_dropped", "unfinished_dropped", "the hypotheses still alive at max_len are dropped: when "
+    "the search ends at max_len without n_best finished ones, the alive hypotheses join the pool, marked "
+    "finished=False.")
+LENGTH_PENALTY_IGNORED = _beam_mistake(
+    "beam_length_penalty_ignored", "length_penalty_ignored", "length_penalty is ignored: every hypothesis's "
+    "score is logprob / len(tokens) ** length_penalty, and the final ranking is by that score.")
+EOS_NOT_COUNTED = _beam_mistake(
+    "beam_eos_not_counted", "eos_not_counted", "the length in the score leaves out the eos token: len(tokens) "
+    "counts every token of the hypothesis, eos included.")
+
+
+def _one(fn):
+    """The search's result as the single output of the check (so that messages name it)."""
+    def wrapped(*args, **kwargs):
+        return (fn(*args, **kwargs),)
+    return wrapped
+
+
+def _lift(mistakes):
+    return [lifted(m, _one) for m in mistakes]
+
+
+# ---------------------------------------------------------------------------- models as data
+
+
+def _table(name, rows, default):
+    """A table model: the distribution after each listed prefix, `default` after every other one."""
+    return {"kind": "table", "name": name, "table": [[list(prefix), list(p)] for prefix, p in rows],
+            "default": list(default)}
+
+
+SLIDES = _table("the lectures' example",
+                [((), [0.5, 0.2, 0.2, 0.1]), ((0,), [0.1, 0.4, 0.3, 0.2]), ((0, 1), [0.2, 0.2, 0.4, 0.2]),
+                 ((0, 1, 2), [0.0, 0.2, 0.2, 0.6]), ((0, 2), [0.1, 0.6, 0.2, 0.1]),
+                 ((0, 2, 1), [0.1, 0.2, 0.1, 0.6])], [0.25] * 4)  # A, B, C, eos = 0, 1, 2, 3
+
+
+def uniform(V):
+    """Every token equally likely after every prefix: every candidate of a step ties with every other."""
+    return _table(f"uniform over {V} tokens (all ties)", [], [1.0 / V] * V)
+
+
+# Two equally likely first tokens, then eos likely after token 1 only: K = 1 must take token 0, so that
+# the search goes on through ties; eos = 2.
+TIE_THEN_EOS = _table("a model with ties", [((), [0.4, 0.4, 0.2]), ((1,), [0.1, 0.1, 0.8]), ((0,), [0.3, 0.3, 0.4])],
+                      [0.3, 0.3, 0.4])
+# Eos is the most probable continuation of a weak prefix: at step 2 it ranks below beam_width among all
+# candidates and must be dropped; the search then finishes at step 3 (eos = 3).
+WEAK_EOS = _table("a model whose likely eos follows a weak prefix",
+                  [((), [0.6, 0.3, 0.08, 0.02]), ((2,), [0.05, 0.05, 0.05, 0.85]), ((1,), [0.5, 0.3, 0.1, 0.1]),
+                   ((0,), [0.5, 0.3, 0.1, 0.1])], [0.3, 0.2, 0.1, 0.4])
+# The best path goes through a token that is less likely than others at its step (0, then 1): ranked by
+# cumulative log-probability it stays in a beam of two, ranked by its own probability it does not (eos = 2).
+DETOUR = _table("a model whose best path takes a less likely token",
+                [((), [0.85, 0.1, 0.05]), ((0,), [0.4, 0.35, 0.25]), ((1,), [0.95, 0.04, 0.01]),
+                 ((0, 1), [0.98, 0.01, 0.01]), ((0, 1, 0), [0.05, 0.05, 0.9])], [0.5, 0.45, 0.05])
+# Finished hypotheses arrive one by one, at different steps, with eos = 0.
+STAGGERED = _table("a model that finishes hypotheses one at a time",
+                   [((), [0.3, 0.5, 0.2]), ((1,), [0.1, 0.6, 0.3]), ((2,), [0.5, 0.25, 0.25]),
+                    ((1, 1), [0.4, 0.3, 0.3]), ((1, 2), [0.2, 0.4, 0.4])], [0.3, 0.4, 0.3])
+# A long sequence of likely tokens beats eos, which is never likely (eos = 2).
+RARE_EOS = _table("a model where eos is rare", [], [0.8, 0.15, 0.05])
+
+
+def _random_model(rng, V, eos_shift):
+    """A random model (temperature below 1 spreads its log-probabilities apart); eos_shift < 0 makes eos rarer."""
+    return {"kind": "random", "V": int(V), "seed": int(rng.integers(2**31)),
+            "temperature": float(rng.uniform(0.4, 0.8)), "eos": int(rng.integers(V)), "eos_shift": float(eos_shift)}
+
+
+# ---------------------------------------------------------------------------- near-ties and domains
+
+
+def _gaps(values):
+    """Differences between consecutive values of a decreasing list (equal infinities differ by 0)."""
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        d = np.abs(np.diff(values))
+    return np.where(values[1:] == values[:-1], 0.0, d)
+
+
+def _near_tie(gaps):
+    """Whether a gap is too small to be decided the same way by every implementation (random models have
+    no exact ties, so a zero gap counts as one too)."""
+    gaps = np.asarray(gaps, dtype=np.float64)
+    return bool(np.any(np.isnan(gaps)) or np.any((gaps > 0) & (gaps < MARGIN)) or np.any(gaps == 0))
+
+
+def beam_gaps(model, eos, max_len, beam_width, n_best=1, length_penalty=0.0):
+    """The gaps a beam search's decisions rest on: between the first 2K+1 candidates of every step
+    (which enter the beam, which eos rank below K) and between the first n_best+1 scores of the pool."""
+    alive, finished, gaps = [((), 0.0)], [], []
+    for _ in range(max_len):
+        cands = sorted(((lp + x, tokens + (v,)) for tokens, lp in alive for v, x in enumerate(model(tokens))),
+                       key=lambda c: (-c[0], c[1]))
+        gaps += list(_gaps([c[0] for c in cands[: 2 * beam_width + 1]]))
+        alive = []
+        for rank, (lp, tokens) in enumerate(cands):
+            if tokens[-1] == eos:
+                if rank < beam_width:
+                    finished.append(ref.length_normalized(lp, len(tokens), length_penalty))
+            elif len(alive) < beam_width:
+                alive.append((tokens, lp))
+        if len(finished) >= n_best or not alive:
+            break
+    else:
+        finished += [ref.length_normalized(lp, len(tokens), length_penalty) for tokens, lp in alive]
+    return gaps + list(_gaps(sorted(finished, reverse=True)[: n_best + 1]))
+
+
+def exhaustive_gaps(model, V, eos, max_len, length_penalty=0.0):
+    """The gap between the best and the second-best score of all complete sequences."""
+    scores, stack = [], [((), 0.0)]
+    while stack:
+        prefix, lp = stack.pop()
+        out = model(prefix)
+        for v in range(V):
+            tokens, total = prefix + (v,), lp + out[v]
+            if v == eos or len(tokens) == max_len:
+                scores.append(ref.length_normalized(total, len(tokens), length_penalty))
+            else:
+                stack.append((tokens, total))
+    return list(_gaps(sorted(scores, reverse=True)[:2]))
+
+
+def _outputs(fn, case):
+    return run_case(Case(case, protocol="search"), fn, {}).get("outputs")
+
+
+def _unchanged_by(case, mistakes, reference):
+    """Whether every one of the mistakes returns what the reference returns on the case."""
+    want = _outputs(reference, case)
+    return all(not compare(_outputs(m.fn, case), want, "out", 1e-9) for m in mistakes)
+
+
+def _draw(rng, make, gaps, unchanged_by=(), reference=None, keep=lambda case: True, tries=500):
+    """A random case from make(rng), redrawn until no near-tie decides it, it lies in the check's domain
+    (the `unchanged_by` mistakes return what the reference returns) and keep(case) holds."""
+    for _ in range(tries):
+        case = make(rng)
+        if _near_tie(gaps(case)) or not keep(case):
+            continue
+        if unchanged_by and not _unchanged_by(case, unchanged_by, reference):
+            continue
+        return case
+    raise RuntimeError("no random case found in the check's domain")  # pragma: no cover
+
+
+def _label_model(model):
+    if model["kind"] == "random":
+        return f"random model, V={model['V']}, eos={model['eos']}"
+    return model["name"]
+
+
+# ---------------------------------------------------------------------------- greedy and exhaustive
+
+
+def greedy_case(model, eos, max_len):
+    return {"model": model, "args": (eos, max_len), "label": f"{_label_model(model)}, max_len={max_len}"}
+
+
+@spec("greedy_search", "greedy_search", "search", _one(ref.greedy_search), outputs=("hypothesis",),
+      mistakes=_lift([GREEDY_EOS_NOT_APPENDED]))
+def _(rng):
+    cases = [greedy_case(SLIDES, 3, 10), greedy_case(SLIDES, 3, 2), greedy_case(uniform(3), 2, 3),
+             greedy_case(uniform(3), 0, 4), greedy_case(TIE_THEN_EOS, 2, 5)]
+
+    def make(rng):
+        V = int(rng.integers(2, 8))
+        model = _random_model(rng, V, rng.uniform(-2.0, 1.5))
+        return greedy_case(model, model["eos"], int(rng.integers(1, 9)))
+
+    def gaps(case):
+        return beam_gaps(make_model(case["model"]), *case["args"], 1)
+
+    return cases + [_draw(rng, make, gaps) for _ in range(5)]
+
+
+def exhaustive_case(model, V, eos, max_len, length_penalty):
+    return {"model": model, "args": (V, eos, max_len), "kwargs": {"length_penalty": length_penalty},
+            "label": f"{_label_model(model)}, max_len={max_len}, length_penalty={length_penalty:g}"}
+
+
+# (0.45, 0.45, 0.1) after every prefix, eos = 2: the four two-token sequences without eos tie.
+TWO_TIED = _table("a model with tied sequences", [], [0.45, 0.45, 0.1])
+
+
+@spec("exhaustive_search", "exhaustive_search", "search", _one(ref.exhaustive_search), outputs=("hypothesis",),
+      mistakes=_lift([EXHAUSTIVE_LENGTH_PENALTY_IGNORED, EXHAUSTIVE_UNFINISHED_EXCLUDED]))
+def _(rng):
+    cases = [exhaustive_case(SLIDES, 4, 3, 4, 0.0), exhaustive_case(SLIDES, 4, 3, 5, 1.0),
+             exhaustive_case(SLIDES, 4, 3, 4, 0.5), exhaustive_case(RARE_EOS, 3, 2, 4, 0.0),
+             exhaustive_case(TWO_TIED, 3, 2, 2, 0.0), exhaustive_case(SLIDES, 4, 3, 1, 0.0)]
+
+    def make(rng):
+        V = int(rng.integers(2, 6))
+        model = _random_model(rng, V, rng.uniform(-2.0, 1.5))
+        max_len = int(rng.integers(1, 5 if V <= 4 else 4))
+        alpha = float(np.round(rng.uniform(0.3, 1.5), 2)) if rng.random() < 0.6 else 0.0
+        return exhaustive_case(model, V, model["eos"], max_len, alpha)
+
+    def gaps(case):
+        return exhaustive_gaps(make_model(case["model"]), *case["args"], **case["kwargs"])
+
+    return cases + [_draw(rng, make, gaps) for _ in range(5)]
+
+
+# ---------------------------------------------------------------------------- beam search
+
+
+def beam_case(model, eos, max_len, beam_width, n_best=1, length_penalty=0.0):
+    label = f"{_label_model(model)}, max_len={max_len}, beam_width={beam_width}"
+    if n_best != 1:
+        label += f", n_best={n_best}"
+    if length_penalty:
+        label += f", length_penalty={length_penalty:g}"
+    return {"model": model, "args": (eos, max_len, beam_width),
+            "kwargs": {"n_best": n_best, "length_penalty": length_penalty}, "label": label}
+
+
+def _beam_gaps_of(case):
+    return beam_gaps(make_model(case["model"]), *case["args"], **case["kwargs"])
+
+
+def _random_beam(rng, eos_shift, max_len, beam_width, n_best=1, length_penalty=0.0):
+    V = int(rng.integers(3, 7))
+    model = _random_model(rng, V, rng.uniform(*eos_shift))
+    return beam_case(model, model["eos"], int(rng.integers(*max_len)), int(rng.integers(*beam_width)),
+                     int(rng.integers(*n_best)) if isinstance(n_best, tuple) else n_best,
+                     float(np.round(rng.uniform(*length_penalty), 2)) if isinstance(length_penalty, tuple) else 0.0)
+
+
+ALL_BEAM = [EOS_AT_ANY_RANK, LAST_TOKEN_RANKING, TIES_REVERSED, EOS_EXPANDED, STOP_AT_FIRST_FINISHED,
+            UNFINISHED_DROPPED, LENGTH_PENALTY_IGNORED, EOS_NOT_COUNTED]
+REF_BEAM = _one(ref.beam_search)
+
+
+def _others(listed):
+    return [lifted(m, _one) for m in ALL_BEAM if m not in listed]
+
+
+BASIC = [EOS_AT_ANY_RANK, LAST_TOKEN_RANKING, TIES_REVERSED]
+
+
+@spec("beam_search_basic", "beam_search", "search", REF_BEAM, outputs=("hypotheses",), mistakes=_lift(BASIC))
+def _(rng):
+    """n_best = 1, no length penalty, searches that end with a finished hypothesis; beam_width 1 is greedy."""
+    cases = [beam_case(SLIDES, 3, 10, 2), beam_case(SLIDES, 3, 10, 1), beam_case(TIE_THEN_EOS, 2, 6, 1),
+             beam_case(TIE_THEN_EOS, 2, 6, 2), beam_case(WEAK_EOS, 3, 6, 2), beam_case(DETOUR, 2, 6, 2)]
+
+    def make(rng):
+        return _random_beam(rng, (0.0, 1.5), (3, 9), (1, 5))
+
+    others = _others(BASIC)
+    return cases + [_draw(rng, make, _beam_gaps_of, others, REF_BEAM) for _ in range(6)]
+
+
+N_BEST = [EOS_AT_ANY_RANK, LAST_TOKEN_RANKING, TIES_REVERSED, EOS_EXPANDED, STOP_AT_FIRST_FINISHED, UNFINISHED_DROPPED]
+
+
+@spec("beam_search_n_best", "beam_search", "search", REF_BEAM, outputs=("hypotheses",), mistakes=_lift(N_BEST))
+def _(rng):
+    """n_best > 1 without length penalty: when the search stops, and what the pool holds."""
+    cases = [beam_case(SLIDES, 3, 10, 2, n_best=2), beam_case(SLIDES, 3, 10, 2, n_best=3),
+             beam_case(STAGGERED, 0, 5, 2, n_best=3), beam_case(uniform(3), 2, 3, 3, n_best=4),
+             beam_case(TIE_THEN_EOS, 2, 4, 1, n_best=2)]
+
+    def make(rng):
+        return _random_beam(rng, (0.0, 1.5), (3, 8), (1, 5), n_best=(2, 5))
+
+    others = _others(N_BEST)
+    return cases + [_draw(rng, make, _beam_gaps_of, others, REF_BEAM) for _ in range(6)]
+
+
+LENGTH_PENALTY = [LENGTH_PENALTY_IGNORED, EOS_NOT_COUNTED, EOS_AT_ANY_RANK, LAST_TOKEN_RANKING, TIES_REVERSED,
+                  EOS_EXPANDED, STOP_AT_FIRST_FINISHED, UNFINISHED_DROPPED]
+
+
+@spec("beam_search_length_penalty", "beam_search", "search", REF_BEAM, outputs=("hypotheses",),
+      mistakes=_lift(LENGTH_PENALTY))
+def _(rng):
+    """length_penalty > 0: the scores, and the final ranking of hypotheses of different lengths."""
+    cases = [beam_case(SLIDES, 3, 10, 2, length_penalty=1.0), beam_case(SLIDES, 3, 10, 3, n_best=2, length_penalty=1.0),
+             beam_case(SLIDES, 3, 6, 2, n_best=3, length_penalty=0.5),
+             beam_case(STAGGERED, 0, 5, 2, n_best=3, length_penalty=0.8)]
+
+    def make(rng):
+        return _random_beam(rng, (0.0, 1.5), (3, 8), (1, 5), n_best=(1, 4), length_penalty=(0.3, 1.5))
+
+    others = _others(LENGTH_PENALTY)
+    return cases + [_draw(rng, make, _beam_gaps_of, others, REF_BEAM) for _ in range(6)]
+
+
+MAX_LEN = [UNFINISHED_DROPPED, EOS_AT_ANY_RANK, LAST_TOKEN_RANKING, TIES_REVERSED]
+
+
+@spec("beam_search_max_len", "beam_search", "search", REF_BEAM, outputs=("hypotheses",), mistakes=_lift(MAX_LEN))
+def _(rng):
+    """n_best = 1, no length penalty, searches that reach max_len: the alive hypotheses are the answer."""
+    cases = [beam_case(SLIDES, 3, 3, 2), beam_case(SLIDES, 3, 1, 2), beam_case(uniform(3), 2, 3, 2),
+             beam_case(RARE_EOS, 2, 5, 2), beam_case(SLIDES, 3, 4, 2), beam_case(DETOUR, 2, 3, 2)]
+
+    def make(rng):
+        return _random_beam(rng, (-4.0, -1.5), (1, 6), (1, 5))
+
+    def unfinished(case):
+        return not ref.beam_search(make_model(case["model"]), *case["args"], **case["kwargs"])[0].finished
+
+    others = _others(MAX_LEN)
+    return cases + [_draw(rng, make, _beam_gaps_of, others, REF_BEAM, keep=unfinished) for _ in range(6)]
