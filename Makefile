@@ -7,7 +7,7 @@ JOBS ?= 2
 # the venv's tools (jupyter-book, nbgrader's alembic) first on the PATH, as if it were activated
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv book test browser bench clean
+.PHONY: venv book test browser sandbox bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,11 +41,15 @@ book: $(STAMP) $(NOTEBOOKS) $(CACHE_STAMP)
 browser:
 	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
 
+# Debian's bubblewrap, the box every submission is graded in.
+sandbox:
+	command -v bwrap >/dev/null || (apt-get update -q && apt-get install -y -q bubblewrap)
+
 # Run the whole test suite: builds the book first, since the browser tests read it.
-test: book browser
+test: book browser sandbox
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup tests
 
-bench: $(STAMP) $(NOTEBOOKS)
+bench: $(STAMP) $(NOTEBOOKS) sandbox
 	$(BIN)/python bench/bptt_speed.py
 	$(BIN)/python bench/search_calls.py
 	$(BIN)/python bench/train_seq2seq.py

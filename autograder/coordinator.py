@@ -350,12 +350,15 @@ def forbidden_paths(course):
     return sorted({str(p) for p in paths})
 
 
+STUDENT_SAFE = ("gradcheck.py",)  # modules of the reference package that every release ships to students
+
+
 def fingerprints(course):
     """(size, sha256) of every file of the reference package and of the course's source notebooks."""
     files = []
     spec = importlib.util.find_spec("solutions")
     for folder in (spec.submodule_search_locations if spec and spec.submodule_search_locations else []):
-        files += [p for p in Path(folder).glob("*.py")]
+        files += [p for p in Path(folder).glob("*.py") if p.name not in STUDENT_SAFE]
     files += list((Path(course) / "source").glob("*/*.ipynb")) + list((ROOT / "exercises").glob("*/*.py"))
     out = set()
     for path in files:
@@ -371,8 +374,7 @@ _PROVEN = set()
 def prove_isolation(course, files, limits, forbidden):
     """Start one box that walks its whole file system for copies of the reference and the course's
     hidden notebooks, and proves it cannot import them; raise IsolationError if it can reach any."""
-    shipped = {(len(d), hashlib.sha256(d).hexdigest()) for d in files.values()}  # gradcheck.py is the students'
-    prints = [p for p in fingerprints(course) if p not in shipped]
+    prints = fingerprints(course)
     key = (tuple(forbidden), tuple(prints), os.geteuid())
     if key in _PROVEN:
         return

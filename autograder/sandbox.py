@@ -139,20 +139,20 @@ def site_view():
 
 
 def interpreter():
-    """(the interpreter's executable, [host paths it needs]): the binary, libpython and the standard
-    library without its site-packages."""
+    """(the interpreter's executable, [host paths it needs], [folders inside them to leave empty]): the
+    binary, libpython, and the standard library with its site-packages folders emptied."""
     exe = os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
     paths = [exe]
     if sysconfig.get_config_var("Py_ENABLE_SHARED"):
         lib = os.path.join(sysconfig.get_config_var("LIBDIR") or "", sysconfig.get_config_var("INSTSONAME") or "")
         if os.path.isfile(lib):
             paths.append(os.path.realpath(lib))
-    for key in ("stdlib", "platstdlib"):
-        folder = sysconfig.get_paths()[key]
-        for entry in sorted(os.listdir(folder)):
-            if entry not in ("site-packages", "dist-packages"):
-                paths.append(os.path.join(folder, entry))
-    return exe, sorted(set(paths))
+    emptied = []
+    for folder in stdlib_folders():
+        paths.append(folder)
+        emptied += [os.path.join(folder, e) for e in ("site-packages", "dist-packages")
+                    if os.path.isdir(os.path.join(folder, e))]
+    return exe, sorted(set(paths)), emptied
 
 
 def system_libraries():
@@ -168,7 +168,9 @@ def system_libraries():
 
 
 def stdlib_folders():
-    return sorted({sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]})
+    """The standard library's folders (a virtual environment's platstdlib holds only its site-packages)."""
+    return sorted({p for p in (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"])
+                   if os.path.isfile(os.path.join(p, "os.py"))})
 
 
 # ---------------------------------------------------------------------------------- availability
@@ -294,7 +296,7 @@ class Sandbox:
 
     def _command(self, cfg):
         """The command line that starts the runner in the box, and the host user id it runs as."""
-        exe, python_paths = interpreter()
+        exe, python_paths, emptied = interpreter()
         runner = [exe, "-I", "-S", "-B", f"{cfg['grader_dir']}/runner.py", json.dumps(cfg)]
         if self.unsafe:
             return runner, None
@@ -339,6 +341,8 @@ class Sandbox:
                 os.chmod(self.dir / "mnt", 0o755)
         for src, dst in sources:
             args += ["--ro-bind", src, dst]
+        for folder in emptied:  # the interpreter's own site-packages: nothing of it is in the box
+            args += ["--size", "4096", "--perms", "0555", "--tmpfs", folder]
         for folder in ("/tmp", "/var/tmp", "/dev/shm", HOME):
             args += ["--size", mb, "--perms", "1777" if folder != HOME else "0700", "--tmpfs", folder]
         args += ["--chdir", HOME, "--", *runner]

@@ -4,7 +4,8 @@ Run: .venv/bin/python bench/grading_speed.py [--students 40] [--assignment bptt]
 Makes a course folder in a temporary directory, releases one assignment, and submits synthetic
 notebooks (a third right, a third with one wrong function, a third untouched). Then it grades them all
 three ways, checks that the three agree on every score, and prints the throughput of each and the
-speed-up of the sandboxed grader over stock nbgrader (target on two cores: at least 1.8 times).
+speed-up of the sandboxed grader over stock nbgrader (target on two cores: at least 10 times with
+two workers; stock nbgrader runs each notebook in a Jupyter kernel of its own, with no box).
 """
 import argparse
 import subprocess
@@ -69,7 +70,7 @@ def main():
     print(f"{'stock nbgrader autograde':<34} {t_stock:>8.1f} {n / t_stock:>12.2f} {1.0:>9.2f}")
     for workers, t in times.items():
         print(f"{'autograder grade, ' + str(workers) + ' worker(s)':<34} {t:>8.1f} {n / t:>12.2f} {t_stock / t:>9.2f}")
-    print(f"target: 2 workers at least 1.8 x stock -> {'met' if t_stock / times[2] >= 1.8 else 'NOT met'}")
+    print(f"target: 2 workers at least 10 x stock -> {'met' if t_stock / times[2] >= 10 else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -359,3 +359,23 @@ def test_collect_reports_a_bad_entry_and_collects_the_rest(tmp_path):
     assert any("x" * 40 in p and "name" in p.lower() for p in problems), problems
     assert any("escape_rnn" in p for p in problems), problems
     assert "collected 2 notebook(s)" in lines[0]
+
+
+def test_grade_refuses_when_a_box_could_reach_the_reference(tmp_path, monkeypatch):
+    """Two ways a box could reach the reference: a copy among the files shipped beside the notebook, and
+    a site-packages view that holds `solutions`. Either way nobody is graded and the reason is named."""
+    from autograder import sandbox
+
+    course = tmp_path / "leaky"
+    commands.release(course=course, names=[NAME], log=lambda *_: None)
+    put(course, "honest", release_nb(course))
+    helper = course / "release" / NAME / "helpers.py"
+    helper.write_bytes((ROOT / "solutions" / "rnn.py").read_bytes())
+    with pytest.raises(commands.CommandError, match="can see copies of the reference.*helpers.py"):
+        commands.grade(course=course, name=NAME, progress=False, log=lambda *_: None)
+    helper.unlink()
+    view = {**sandbox.site_view(), "solutions": str(ROOT / "solutions")}
+    monkeypatch.setattr(sandbox, "site_view", lambda: view)
+    with pytest.raises(commands.CommandError, match="can reach the reference.*solutions can be imported"):
+        commands.grade(course=course, name=NAME, progress=False, log=lambda *_: None)
+    assert not (course / "grading").exists()

@@ -208,14 +208,15 @@ def _released(code):
 
 
 def scan(plan):
-    """Flags for the instructor from the student's own code (solution and extra cells)."""
+    """A second opinion for the instructor, read from the text of the student's own code (solution and extra
+    cells); the box's audit hook reports what the code did."""
     flags = []
     for kind, gid, code, _ in plan:
         if kind not in ("solution", "extra"):
             continue
         for pattern, what in SUSPICIOUS:
             if re.search(pattern, code):
-                flags.append(f"{'cell ' + repr(gid) if gid else 'an extra cell'} {what}")
+                flags.append(f"{'cell ' + repr(gid) if gid else 'an extra cell'} {what} (read from its text)")
     return flags
 
 
