@@ -78,6 +78,7 @@ class Protections:
     namespaces: list = field(default_factory=list)
     own_uid: bool = False
     site_packages: list = field(default_factory=list)
+    cgroup: bool = False  # the whole box's memory and processes capped by a control group
 
 
 class SandboxError(RuntimeError):
@@ -173,6 +174,79 @@ def stdlib_folders():
                    if os.path.isfile(os.path.join(p, "os.py"))})
 
 
+# ---------------------------------------------------------------------------------- control groups
+
+
+@functools.lru_cache(maxsize=1)
+def cgroup_parents():
+    """{"memory": folder, "pids": folder} (cgroup v1) or {"unified": folder} (v2) under which each box gets
+    a control group of its own, capping the memory and the processes of the whole box (rlimits cap each
+    process alone). Needs root and a writable hierarchy; {} where there is none."""
+    if os.geteuid() != 0:
+        return {}
+    own = {}
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            for name in controllers.split(",") if controllers else ["unified"]:
+                own[name] = path
+    except (OSError, ValueError):
+        return {}
+    v1 = {"memory": Path("/sys/fs/cgroup/memory"), "pids": Path("/sys/fs/cgroup/pids")}
+    if all(name in own and (root / "cgroup.procs").exists() for name, root in v1.items()):
+        parents = {name: root / own[name].lstrip("/") for name, root in v1.items()}
+    elif own.get("unified") == "/" and Path("/sys/fs/cgroup/cgroup.controllers").exists():
+        root = Path("/sys/fs/cgroup")
+        if not {"memory", "pids"} <= set((root / "cgroup.controllers").read_text().split()):
+            return {}
+        try:
+            (root / "cgroup.subtree_control").write_text("+memory +pids")
+        except OSError:
+            return {}
+        parents = {"unified": root}
+    else:
+        return {}
+    for folder in parents.values():  # can a group be made and removed here?
+        probe = folder / f"{TEMP_PREFIX}probe-{os.getpid()}"
+        try:
+            probe.mkdir()
+            probe.rmdir()
+        except OSError:
+            return {}
+    return parents
+
+
+def make_cgroups(name, limits):
+    """Control groups for one box, with its caps written; [their folders] (empty where none can be had)."""
+    made = []
+    try:
+        for kind, parent in cgroup_parents().items():
+            folder = parent / name
+            folder.mkdir()
+            made.append(folder)
+            if kind in ("memory", "unified"):
+                (folder / ("memory.limit_in_bytes" if kind == "memory" else "memory.max")).write_text(
+                    str(limits.memory_bytes))
+            if kind in ("pids", "unified"):
+                (folder / "pids.max").write_text(str(limits.processes))
+    except OSError:
+        remove_cgroups(made)
+        return []
+    return made
+
+
+def remove_cgroups(folders):
+    for folder in folders:
+        for _ in range(50):  # the box's processes may take a moment to leave
+            try:
+                folder.rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.02)
+
+
 # ---------------------------------------------------------------------------------- availability
 
 
@@ -230,7 +304,7 @@ class Sandbox:
     def __init__(self, files, limits=None, unsafe=False, forbidden=(), fingerprints=()):
         self.files, self.limits, self.unsafe = dict(files), limits or Limits(), unsafe
         self.forbidden, self.fingerprints = [str(p) for p in forbidden], list(fingerprints)
-        self.proc, self.dir, self.audit = None, None, []
+        self.proc, self.dir, self.audit, self.cgroups = None, None, [], []
         self.protections = Protections()
         self.started = 0
 
@@ -349,13 +423,15 @@ class Sandbox:
         if uid is None:
             return args, None
         drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--", *args]
-        if not mounts:
+        self.cgroups = make_cgroups(f"{TEMP_PREFIX}{os.getpid()}-{self.started}", self.limits)
+        steps = [f'echo $$ > "{folder}/cgroup.procs"' for folder in self.cgroups]
+        steps += [f'mount --bind "${2 * i + 1}" "${2 * i + 2}"' for i in range(len(mounts))]
+        if not steps:
             return drop, uid
-        binds = " && ".join(f'mount --bind "${2 * i + 1}" "${2 * i + 2}"' for i in range(len(mounts)))
         flat = [p for pair in mounts.items() for p in pair]
-        script = f'{binds} && shift {len(flat)} && exec "$@"'
-        return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "box",
-                *flat, *drop], uid
+        script = " && ".join(steps) + (f" && shift {len(flat)}" if flat else "") + ' && exec "$@"'
+        shell = ["/bin/sh", "-c", script, "box", *flat, *drop]
+        return (["unshare", "--mount", "--propagation", "private", "--", *shell] if mounts else shell), uid
 
     def start(self, scan=False):
         """Start a fresh runner in the box and wait until it has proved it cannot reach the reference."""
@@ -382,7 +458,7 @@ class Sandbox:
         self.protections = Protections(
             "none (unsafe)" if self.unsafe else "bubblewrap",
             [] if self.unsafe else ["user", "mount", "pid", "network", "ipc", "uts", "cgroup"],
-            uid is not None, sorted(site_view()))
+            uid is not None, sorted(site_view()), bool(self.cgroups))
         deadline = time.monotonic() + self.limits.start_seconds * (4 if scan else 1)
         frame = self._read_frame(deadline, self.limits.message_bytes + 8 * len(self.forbidden) * 256)
         if not isinstance(frame, dict) or frame.get("type") != "ready":
@@ -406,6 +482,8 @@ class Sandbox:
         except ProcessLookupError:
             pass
         self.proc.wait()
+        remove_cgroups(self.cgroups)
+        self.cgroups = []
         for fd in (self.cmd_fd, self.reply_fd):
             try:
                 os.close(fd)

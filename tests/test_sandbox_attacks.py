@@ -63,7 +63,7 @@ def wrong_unless(found_code):
         f"    {line}\n" for line in WRONG_FORWARD.strip().splitlines())
 
 
-def attacks(course, decoy, port):
+def attacks(course, decoy, port, who="root"):
     """{student: (rnn_forward cell's code, expected scores, words every one of which a flag must hold)}."""
     gradebook, other = course / "gradebook.db", course / "submitted" / "000-honest" / NAME / f"{NAME}.ipynb"
     A = {}
@@ -136,6 +136,12 @@ def attacks(course, decoy, port):
     A["fork-bomb"] = (body("import os\nwhile True:\n    os.fork()"), WRONG, ["starts a process"])
     A["fills-disk"] = (body(f"PLANTED = {PLANTED!r}\nblob = b'x' * (1 << 20)\nwith open('/tmp/' + PLANTED + '-fill', 'wb') as f:\n"
                             "    for _ in range(2000):\n        f.write(blob)"), WRONG, [])
+    # as root a control group caps the whole box's memory, so the hogs may ask for more than the machine
+    # has; an ordinary user's box has per-process caps only, so there they ask for what the machine can hold
+    A["forks-memory-hogs"] = (body(
+        f"import os, time\nfor i in range({16 if who == 'root' else 3}):\n    if os.fork() == 0:\n        hog = bytearray(1 << 30)\n"
+        "        for j in range(0, len(hog), 4096):\n            hog[j] = 1\n        time.sleep(30)\n"
+        "        os._exit(0)\nraise MemoryError('the children hold the memory')"), WRONG, ["starts a process"])
     A["floods-output"] = (body("print('x' * 5_000_000)"), FULL, ["characters more"])
     A["exits-kernel"] = ("import sys\nsys.exit(0)\n" + reference()["rnn_forward"], WRONG, [])
     A["patches-builtins"] = ("import builtins\nbuiltins.abs = lambda v: 0\n" + WRONG_FORWARD, WRONG,
@@ -269,7 +275,7 @@ def batch(request, tmp_path_factory):
     shutil.copytree(course / "source", decoy / "course" / "source")
     shutil.copy2(course / "gradebook.db", decoy / "course" / "gradebook.db")
     listener = Listener()
-    cases = attacks(course, decoy, listener.port)
+    cases = attacks(course, decoy, listener.port, who)
     students = []
     for i, (attack, (code, _, _)) in enumerate(cases.items()):
         honest = f"{2 * i:03d}-honest"
@@ -329,6 +335,7 @@ def test_each_attack_costs_only_its_author_and_is_flagged(batch, attack):
         assert word.lower() in flags.lower(), flags
     assert record["protections"]["sandbox"] == "bubblewrap"
     assert record["protections"]["own_uid"] == (batch["who"] == "root")
+    assert record["protections"]["cgroup"] == (batch["who"] == "root")
 
 
 def test_nothing_of_the_boxes_is_left_on_the_host(batch):
