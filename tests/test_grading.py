@@ -7,6 +7,7 @@ and must never change another student's grade or stop the batch.
 import copy
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -319,9 +320,15 @@ def test_grade_refuses_without_a_sandbox_unless_told_it_is_unsafe(tmp_path):
 
 def test_an_installed_grader_works_outside_the_repository_and_its_box_cannot_import_it(tmp_path):
     """`pip install .` (not editable) puts `solutions` beside the grader: the box still cannot import it."""
-    site = tmp_path / "installed"
+    site, src = tmp_path / "installed", tmp_path / "src"  # built from a copy: a build leaves files behind
+    src.mkdir()
+    for part in ("pyproject.toml", "README.md", "solutions", "autograder"):
+        if (ROOT / part).is_dir():
+            shutil.copytree(ROOT / part, src / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(ROOT / part, src / part)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
-                    str(site), str(ROOT)], check=True, capture_output=True)
+                    str(site), str(src)], check=True, capture_output=True)
     assert (site / "autograder" / "specs" / "rnn.py").exists()  # every subpackage is installed
     course = tmp_path / "installed-course"
     commands.release(course=course, names=[NAME], log=lambda *_: None)
