@@ -94,8 +94,17 @@ def collect(*, course, source, names=None, log=print):
             if not zipfile.is_zipfile(source):
                 raise CommandError(f"{source} is neither a folder nor a zip file")
             root = Path(tmp)
+            from autograder.grading import MAX_NOTEBOOK_BYTES
+
             with zipfile.ZipFile(source) as zf:
-                for member in zf.namelist():
+                for info in zf.infolist():
+                    member = info.filename
+                    if info.is_dir() or not member.endswith(".ipynb"):
+                        continue  # only notebooks are collected: nothing else is unpacked
+                    if info.file_size > MAX_NOTEBOOK_BYTES:
+                        problems.append(f"{source}: skipped {member!r}: {info.file_size / 2**20:.0f} MB unpacked, more "
+                                        f"than the {MAX_NOTEBOOK_BYTES >> 20} MB a notebook may be")
+                        continue
                     target = (root / member).resolve()
                     if root.resolve() not in target.parents and target != root.resolve():
                         problems.append(f"{source}: skipped {member!r}, a path outside the archive")

@@ -5,6 +5,7 @@ gradebook rows in one transaction, then the graded notebook, then a record of th
 so a run that is killed halfway and started again grades what is left and never loses or doubles a
 grade. A submission whose record matches its current bytes is not graded again unless asked.
 """
+import ctypes
 import hashlib
 import importlib.util
 import json
@@ -121,10 +122,13 @@ def read_result(course, assignment, student):
     return JobResult(**record)
 
 
-def _job(conn, kwargs, memory_bytes):
+def _job(conn, kwargs, memory_bytes, coordinator):
     """The grading job in a forked process of its own: its result (or why it has none) goes to `conn`."""
     os.setsid()  # its own process group, so that the coordinator can end it with everything it started
     try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the coordinator
+        if os.getppid() != coordinator:  # it died before that took effect
+            os._exit(1)
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(1)
@@ -161,7 +165,8 @@ def run_jobs(jobs, workers, limits, on_result):
             while todo and len(running) < workers:
                 job = todo.pop(0)
                 here, there = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_job, args=(there, job["kwargs"], limits.trusted_memory_bytes), daemon=True)
+                proc = ctx.Process(target=_job, args=(there, job["kwargs"], limits.trusted_memory_bytes, os.getpid()),
+                                   daemon=True)
                 proc.start()
                 there.close()
                 running.append(Running(proc, here, job["submission"], job["timestamp"], time.monotonic() + job_seconds))

@@ -65,7 +65,9 @@ class JobResult:
 
 
 def meta(cell):
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+    """A cell's nbgrader metadata ({} where it is missing or not a record)."""
+    m = cell.get("metadata", {}).get("nbgrader", {})
+    return m if isinstance(m, dict) else {}
 
 
 def graded_cells(source):
@@ -107,6 +109,10 @@ def read_notebook(data, filename, limits=None):
         for cell in nb.cells:
             if not isinstance(cell.get("source", ""), str) or not isinstance(cell.get("metadata", {}), dict):
                 raise ValueError("a cell whose source or metadata is of the wrong type")
+            m = cell.metadata.get("nbgrader")
+            if m is not None and (not isinstance(m, dict) or not isinstance(m.get("grade_id", ""), str)):
+                del cell.metadata["nbgrader"]  # unreadable grading metadata: the cell counts as the student's own
+                notes.append(f"{filename}: a cell's nbgrader metadata was unreadable and was ignored")
     except RecursionError:
         raise BadSubmission(f"{filename} is a notebook nested too deeply to read") from None
     except Exception as exc:  # noqa: BLE001  nbformat raises many kinds

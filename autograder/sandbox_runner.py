@@ -15,7 +15,6 @@ import os
 import resource
 import shutil
 import sys
-import threading
 import traceback
 
 GRADING = ("solutions", "autograder")
@@ -132,7 +131,6 @@ class Auditor:
         self.writable = (self.home, "/tmp", "/var/tmp", "/dev/shm", "/dev/null")
         self.readable = self.writable + self.site + self.stdlib + (self.grader, "/dev/zero", "/dev/urandom",
                                                                    "/dev/random")
-        self.lock = threading.Lock()
 
     def hook(self, event, args):
         if event not in self.EVENTS and not event.startswith("ctypes.") or self.busy:

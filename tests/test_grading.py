@@ -153,6 +153,10 @@ def bad_batch(tmp_path_factory):
                                                if c.cell_type == "code"])
     put(course, "no-metadata", stripped)
     put(course, "wrong-assignment", nb=nbformat.read(course / "release" / "bptt" / "bptt.ipynb", as_version=4))
+    odd = copy.deepcopy(good)
+    _cell(odd, "rnn_forward").metadata["nbgrader"] = [1, 2]
+    _cell(odd, "rnn_step_forward").metadata["nbgrader"]["grade_id"] = {"not": "a name"}
+    put(course, "odd-metadata", odd)
     put(course, "too-deep", raw=b'{"cells": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
     put(course, "too-large", raw=nbformat.writes(good).encode() + b" " * (21 << 20))
     put(course, "bad-cells", raw=json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {},
@@ -178,6 +182,8 @@ def test_readable_bad_inputs_are_still_graded(bad_batch):
     assert scores_of(course, "old-format") == FULL
     assert scores_of(course, "misnamed") == FULL
     assert scores_of(course, "no-metadata") == FULL  # solution cells found by the functions they define
+    assert scores_of(course, "odd-metadata") == FULL
+    assert any("unreadable" in p for p in read_record(course, NAME, "odd-metadata")["problems"])
     assert "lost its nbgrader metadata" in " ".join(read_record(course, NAME, "no-metadata")["flags"])
     for student in ("not-json", "empty", "missing", "wrong-assignment", "too-deep", "too-large", "bad-cells"):
         assert sum(scores_of(course, student).values()) == 0
@@ -359,12 +365,16 @@ def test_collect_reports_a_bad_entry_and_collects_the_rest(tmp_path):
         zf.writestr("x" * 300 + "_rnn.ipynb", good)  # longer than a file name may be
         zf.writestr("bob/rnn/rnn.ipynb", good)
         zf.writestr("../escape_rnn.ipynb", good)
+        zf.writestr("carol_rnn.ipynb", b" " * (25 << 20), compress_type=zipfile.ZIP_DEFLATED)  # a zip bomb, small
+        zf.writestr("dave/notes.txt", b"not a notebook")
     lines = []
     problems = commands.collect(course=course, source=archive, log=lines.append)
     assert (course / "submitted" / "alice" / NAME / "rnn.ipynb").exists()
     assert (course / "submitted" / "bob" / NAME / "rnn.ipynb").exists()
     assert any("x" * 40 in p and "name" in p.lower() for p in problems), problems
     assert any("escape_rnn" in p for p in problems), problems
+    assert any("carol_rnn" in p and "25 MB" in p for p in problems), problems
+    assert not (course / "submitted" / "carol").exists()
     assert "collected 2 notebook(s)" in lines[0]
 
 
