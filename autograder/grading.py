@@ -415,15 +415,22 @@ def run_plan(plan, student, limits, unsafe, forbidden, result, files):
 
 
 def audit_flags(plan, events):
-    """Flags from what the box's audit hook saw the student's code do, one line per cell and action."""
-    flags = []
+    """Flags from what the box's audit hook saw the student's code do: one line per cell and kind of
+    action, with its first few instances."""
+    grouped = {}
     for cell, what in events:
         step = plan[cell] if isinstance(cell, int) and 0 <= cell < len(plan) else None
         if step is not None and step[0] not in ("solution", "extra"):
             continue  # the instructor's own cells
-        line = f"{_where(step[0], step[1]) if step else 'a cell'} {what}"
-        if line not in flags:
-            flags.append(line)
+        kind, _, detail = what.partition(" (")
+        details = grouped.setdefault((_where(step[0], step[1]) if step else "a cell", kind), [])
+        if detail and len(grouped) <= 100:
+            details.append(detail[:-1] if detail.endswith(")") else detail)
+    flags = []
+    for (where, kind), details in grouped.items():
+        shown = [d for d in dict.fromkeys(details) if d != "more"][:5]
+        more = "; and more" if "more" in details else ""
+        flags.append(f"{where} {kind}" + (f" ({'; '.join(shown)}{more})" if shown else ""))
     return flags
 
 

@@ -527,7 +527,7 @@ class Sandbox:
                 return ended("violation", "ChannelViolation", f"the kernel sent the grader {_describe(frame)}")
             kind = frame.get("type")
             if kind == "audit":
-                if len(self.audit) < 200:
+                if len(self.audit) < 2000:
                     self.audit.append((cell if frame.get("cell") is None else frame.get("cell"),
                                        str(frame.get("what", ""))[:500]))
                 continue

@@ -120,9 +120,10 @@ class Auditor:
               "os.mkdir", "shutil.rmtree", "shutil.copyfile", "os.listdir", "os.scandir")
     INSPECT = ("gc.get_objects", "gc.get_referrers", "gc.get_referents")
     EVENTS = frozenset(PROCESS + SIGNAL + SOCKET + CHANGE + INSPECT + ("open", "import"))
+    PER_KIND = 5  # actions of one kind reported per cell
 
     def __init__(self, cfg, send):
-        self.send, self.cell, self.sent, self.busy = send, None, set(), False
+        self.send, self.cell, self.sent, self.busy = send, None, {}, False
         self.cells = {}  # IPython's execution count -> the grader's cell index
         self.home, self.grader = cfg["home"], cfg["grader_dir"]
         self.site, self.stdlib = tuple(cfg["site"]), tuple(cfg["stdlib"])
@@ -236,11 +237,14 @@ class Auditor:
         return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
 
     def report(self, cell, what):
-        key = (cell, what)
-        if key in self.sent or len(self.sent) >= 60:
+        """Send one action to the grader: the first few of each kind per cell, then one note that there
+        were more (so that a flood of one kind cannot hide another)."""
+        kind = what.split(" (")[0]
+        seen = self.sent.setdefault((cell, kind), set())
+        if what in seen or len(seen) > self.PER_KIND:
             return
-        self.sent.add(key)
-        self.send({"type": "audit", "cell": cell, "what": what})
+        seen.add(what)
+        self.send({"type": "audit", "cell": cell, "what": what if len(seen) <= self.PER_KIND else kind + " (more)"})
 
 
 class Sentinel:
