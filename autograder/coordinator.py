@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -315,11 +316,13 @@ def grade_all(course, assignment, workers=None, limits=None, force=False, progre
         summary.seconds = time.monotonic() - start
         return summary
     clean_stale_folders()
-    if not unsafe:
-        prove_isolation(course, files, limits, forbidden)
     from autograder.judge import load_specs
 
-    load_specs()  # once here, so that every forked job starts with the reference loaded
+    with ThreadPoolExecutor(1) as pool:  # the probe box walks its file system while the reference loads
+        proof = None if unsafe else pool.submit(prove_isolation, course, files, limits, forbidden)
+        load_specs()  # once here, so that every forked job starts with the reference loaded
+        if proof is not None:
+            proof.result()
     digests = {job["submission"].student: job["digest"] for job in todo}
     bar = Progress(len(todo), progress)
 
