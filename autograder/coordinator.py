@@ -197,6 +197,7 @@ def run_jobs(jobs, workers, limits, on_result):
     finally:
         for r in running:
             _end(r)
+        clean_stale_folders()  # the box folders of jobs that were killed or died
 
 
 def _end(r):

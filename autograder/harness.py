@@ -95,9 +95,24 @@ def run_case(case, fn, helpers):
                     return {"error": f"{getattr(fn, '__name__', 'the function')} must return a tuple ending with the cache"}
                 result = result[:-1]
     except Exception as exc:  # the student's code failed: report it, never pass
-        return {"error": f"{type(exc).__name__}: {exc}"[:2000]}
+        return {"error": f"{type(exc).__name__}: {str(exc)[:1500]}{_line_of(exc)}"}
     changed = [i for i, (a, b) in enumerate(zip(args, before)) if not _same(a, b)]
     return {"outputs": to_plain(result), "inputs_changed": changed}
+
+
+def _line_of(exc):
+    """' [in f, line n: code]' for the innermost frame of the student's own code that the exception left
+    (libraries, the standard library and this harness aside); '' when there is none."""
+    import os
+    import traceback
+
+    libraries = tuple(os.path.dirname(os.path.dirname(m.__file__)) for m in (os, np)) + (__file__,)
+    mine = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(libraries)]
+    if not mine:
+        return ""
+    frame = mine[-1]
+    code = f": {frame.line.strip()[:80]}" if frame.line else ""
+    return f" [in {frame.name}, line {frame.lineno}{code}]"
 
 
 def _same(a, b):

@@ -84,6 +84,7 @@ class Spec:
     helpers: dict = field(default_factory=dict)  # e.g. {"forward": reference forward}
     mistakes: list = field(default_factory=list)
     tolerance: float = TOLERANCE
+    blocks: tuple = ()  # (labels, outputs): equal column blocks of those outputs' last axis, e.g. the gates
 
 
 @dataclass
@@ -93,13 +94,16 @@ class Verdict:
     mistake: str = None  # id of the diagnosed mistake, if any
 
 
-def spec(name, function, protocol, reference, outputs=(), helpers=None, mistakes=(), tolerance=TOLERANCE):
-    """Decorator registering a case maker as the check `name`."""
+def spec(name, function, protocol, reference, outputs=(), helpers=None, mistakes=(), tolerance=TOLERANCE,
+         blocks=()):
+    """Decorator registering a case maker as the check `name`. `blocks` is (labels, output names): the last
+    axis of those outputs is made of equal blocks, one per label (the gates of an LSTM or GRU, the two
+    directions of a BRNN), which the diagnosis judges one by one."""
     def register(make_cases):
         if name in SPECS:
             raise ValueError(f"check {name!r} is registered twice")
         SPECS[name] = Spec(name, function, protocol, make_cases, reference, tuple(outputs), dict(helpers or {}),
-                           list(mistakes), tolerance)
+                           list(mistakes), tolerance, tuple(blocks))
         return make_cases
     return register
 
@@ -198,8 +202,8 @@ def _rel_error(a, b):
         return 0.0
     with np.errstate(invalid="ignore"):
         err = np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))
-    both_inf = np.isinf(a) & np.isinf(b) & (np.sign(a) == np.sign(b))
-    err = np.where(both_inf, 0.0, err)
+    same = (np.isinf(a) & np.isinf(b) & (np.sign(a) == np.sign(b))) | (np.isnan(a) & np.isnan(b))
+    err = np.where(same, 0.0, err)
     return float(np.nanmax(np.where(np.isnan(err), np.inf, err)))
 
 
@@ -269,10 +273,155 @@ def evaluate(name, results, student):
         return Verdict(True, f"{s.function}: correct on all {len(cases)} hidden cases")
     where, what = failures[0]
     msg = f"{s.function} is wrong on {len(failures)} of {len(cases)} hidden cases. First, {where}: {what}."
-    mistake = _diagnose(s, cases, gots)
+    in_place = any("in place" in what for _, what in failures)
+    mistake = None if in_place else _diagnose(s, cases, gots)
     if mistake is not None:
         msg += f"\nLikely cause: {mistake.where}{mistake.message}"
+    elif in_place:
+        msg += ("\nLikely cause: the function changes an array it was given (an in-place operation such as "
+                "`x += ...` or `x[...] = ...` on an input); work on a copy instead.")
+    wants = [_outputs(s, w) for w in wants]
+    for line in localise(s, cases, wants, gots):
+        msg += "\n" + line
     return Verdict(False, msg, mistake.id if mistake else None)
+
+
+# ---------------------------------------------------------------------------- localisation
+
+
+def _named(s, value):
+    """[(name, value)] of a result's outputs, one level into dicts (e.g. grads['Whh'])."""
+    names = s.outputs or ("the result",)
+    values = value if len(names) > 1 and isinstance(value, list) else [value]
+    out = []
+    for name, v in zip(names, values):
+        if isinstance(v, dict):
+            out += [(f"{name}[{k!r}]", v[k]) for k in v]
+        else:
+            out.append((name, v))
+    return out
+
+
+def _steps(case):
+    """T, the number of time steps of the case's input sequence (None when its first input is no sequence)."""
+    args = case.get("forward_args") if case.get("protocol") == "backward" else case.get("args")
+    first = args[0] if args else None
+    return first.shape[1] if isinstance(first, np.ndarray) and first.ndim == 3 else None
+
+
+def _span(steps):
+    return f"step {steps[0]}" if len(steps) == 1 else f"steps {steps[0]}..{steps[-1]}"
+
+
+def step_pattern(name, wrong, T, backward):
+    """One sentence on where in time an output goes wrong, for a (N, T, ...) output."""
+    right = [t for t in range(T) if t not in wrong]
+    if backward:
+        if wrong == list(range(T)):
+            return (f"{name} is wrong at every step, the last (t = {T - 1}) included: the gradient of a single "
+                    "step is wrong, not only the gradient carried between steps.")
+        k = wrong[-1]
+        if wrong == list(range(k + 1)):
+            return (f"{name} is right at {_span(right[::-1])} and wrong from step {k} down: the error enters "
+                    f"through the gradient carried from step {k + 1} to step {k}.")
+    else:
+        if wrong == list(range(T)):
+            return f"{name} is wrong from the first step (t = 0): the step itself is wrong."
+        k = wrong[0]
+        if wrong == list(range(k, T)):
+            return (f"{name} is right at {_span(right)} and wrong from step {k} on: what is carried from step "
+                    f"{k - 1} to step {k} is wrong.")
+    return f"{name} is wrong at steps {', '.join(map(str, wrong[:12]))} and right at the others."
+
+
+def localise(s, cases, wants, gots):
+    """Lines that say where the student's results go wrong: which outputs, from which time step, and the
+    smallest failing case in full."""
+    lines = []
+    judged = [(c, w, g) for c, w, g in zip(cases, wants, gots) if g is not None and not isinstance(g, _Raised)]
+    failing = [(c, w, g) for c, w, g in judged if compare(g, w, "out", s.tolerance)]
+    if failing:
+        case, want, got = failing[0]
+        pairs = list(zip(_named(s, got), _named(s, want)))
+        if len(pairs) == len(_named(s, want)) and len(pairs) > 1:
+            wrong = [n for (n, g), (_, w) in pairs if compare(g, w, "out", s.tolerance)]
+            right = [n for (n, g), (_, w) in pairs if not compare(g, w, "out", s.tolerance)]
+            if wrong and right:
+                lines.append(f"Where: {', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} wrong; "
+                             f"{', '.join(right)} {'is' if len(right) == 1 else 'are'} right.")
+        split = _blocks(s, pairs) if s.blocks else None
+        if split:
+            lines.append(split)
+        T = _steps(case)
+        for (n, g), (_, w) in pairs:
+            if split and n in s.blocks[1]:
+                continue  # a wrong block says more than the time steps of the whole output
+            if (T and T > 1 and isinstance(w, np.ndarray) and w.ndim >= 3 and w.shape[1] == T
+                    and isinstance(g, np.ndarray) and g.shape == w.shape):
+                steps = [t for t in range(T) if compare(g[:, t], w[:, t], "out", s.tolerance)]
+                if steps:
+                    lines.append(step_pattern(n, steps, T, s.protocol == "backward"))
+    smallest = _smallest_failing(s, cases, wants, gots)
+    if smallest:
+        lines.append(smallest)
+    return lines
+
+
+def _blocks(s, pairs):
+    """Which blocks (gates, directions) of the outputs' last axis are wrong, where the others are right."""
+    labels, names = s.blocks
+    k = len(labels)
+    wrong, checked = {}, set()
+    for (name, got), (_, want) in pairs:
+        if not (name in names and isinstance(want, np.ndarray) and isinstance(got, np.ndarray)
+                and got.shape == want.shape and want.ndim and want.shape[-1] % k == 0):
+            continue
+        size = want.shape[-1] // k
+        for b, label in enumerate(labels):
+            part = (Ellipsis, slice(b * size, (b + 1) * size))
+            checked.add(label)
+            if compare(got[part], want[part], "out", s.tolerance):
+                wrong.setdefault(label, []).append(name)
+    if not wrong or len(wrong) == len(checked):
+        return None
+    right = [label for label in labels if label in checked and label not in wrong]
+    parts = "; ".join(f"{label} is wrong (in {', '.join(names)})" for label, names in wrong.items())
+    return f"By block: {parts}; {', '.join(right)} {'is' if len(right) == 1 else 'are'} right."
+
+
+def _size(case):
+    arrays = [a for key in ("args", "forward_args", "douts") for a in (case.get(key) or ())
+              if isinstance(a, np.ndarray)]
+    return sum(a.size for a in arrays) if arrays else None
+
+
+def _smallest_failing(s, cases, wants, gots, max_numbers=40):
+    """The smallest failing case in full, when it is small enough to paste into a cell."""
+    failing = [(c, w, g) for c, w, g in zip(cases, wants, gots)
+               if g is not None and (isinstance(g, _Raised) or compare(g, w, "out", s.tolerance))]
+    sized = [(size, c, w, g) for c, w, g in failing if (size := _size(c)) is not None]
+    if not sized:
+        return None
+    size, case, want, got = min(sized, key=lambda t: t[0])
+    if size > max_numbers:
+        return None
+    def show(v):
+        if isinstance(v, np.ndarray):
+            return f"np.array({np.round(v, 4).tolist() if v.dtype.kind == 'f' else v.tolist()})"
+        if isinstance(v, (list, tuple)):
+            inner = ", ".join(show(x) for x in v)
+            return f"({inner}{',' if len(v) == 1 else ''})" if isinstance(v, tuple) else f"[{inner}]"
+        return repr(round(float(v), 6) if isinstance(v, float) else v)
+    inputs = "; ".join(f"{k} = [{', '.join(show(a) for a in case[k])}]" for k in ("forward_args", "douts", "args")
+                       if case.get(k))
+    if isinstance(got, _Raised):
+        received = f"it raised {got}"
+    else:
+        received = "; ".join(f"{n} = {show(g)}" for (n, g), (_, w) in zip(_named(s, got), _named(s, want))
+                             if compare(g, w, "out", s.tolerance))
+    expected = "; ".join(f"{n} = {show(w)}" for (n, w) in _named(s, want))
+    label = f" ({case['label']})" if case.get("label") else ""
+    return f"Smallest failing case{label}: {inputs}.\nExpected {expected}.\nReceived {received}."
 
 
 class _Raised(str):

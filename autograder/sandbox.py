@@ -266,9 +266,18 @@ def isolation_problem():
     return None
 
 
+def box_base():
+    """The folder of the boxes' own folders: the temporary folder, where every user can pass through it
+    (as root the box runs as another user, who must reach its files); else /tmp."""
+    base = tempfile.gettempdir()
+    if os.geteuid() == 0 and not all(_searchable(p, -1) for p in [*Path(base).parents, Path(base)]):
+        return "/tmp"
+    return base
+
+
 def clean_stale_folders(base=None):
     """Remove the box folders of graders that were killed (their process is gone). Returns how many."""
-    base = Path(base or tempfile.gettempdir())
+    base = Path(base or box_base())
     removed = 0
     for folder in base.glob(TEMP_PREFIX + "*"):
         match = re.match(re.escape(TEMP_PREFIX) + r"(\d+)-(\d+)-", folder.name)
@@ -315,7 +324,8 @@ class Sandbox:
             problem = isolation_problem()
             if problem:
                 raise IsolationError(problem)
-        self.dir = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-{_start_time(os.getpid())}-"))
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-{_start_time(os.getpid())}-",
+                                         dir=box_base()))
         os.chmod(self.dir, 0o711)
         inbox, grader = self.dir / "in", self.dir / "grader"
         inbox.mkdir()

@@ -3,12 +3,16 @@ import numpy as np
 import torch
 
 
+LADDER = [(1, 1, 1, 1), (1, 2, 1, 1), (2, 3, 2, 2)]  # the smallest sizes, which every student faces
+
+
 def rnn_sizes(rng):
-    """(label, N, T, D, H) for five cases: two random sizes and the edges N = 1, T = 1, H = 1."""
+    """(label, N, T, D, H) for eight cases: two random sizes, the edges N = 1, T = 1, H = 1, and a fixed
+    ladder of the smallest sizes, so that a failure can be shown on the smallest case that fails."""
     def r(lo, hi):
         return int(rng.integers(lo, hi + 1))
     sizes = [(r(2, 4), r(3, 6), r(2, 5), r(2, 6)), (r(2, 4), r(3, 6), r(2, 5), r(2, 6)),
-             (1, r(2, 5), r(2, 4), r(2, 5)), (r(2, 4), 1, r(2, 4), r(2, 5)), (r(2, 3), r(2, 5), r(1, 3), 1)]
+             (1, r(2, 5), r(2, 4), r(2, 5)), (r(2, 4), 1, r(2, 4), r(2, 5)), (r(2, 3), r(2, 5), r(1, 3), 1), *LADDER]
     return [(f"N={N}, T={T}, D={D}, H={H}", N, T, D, H) for N, T, D, H in sizes]
 
 

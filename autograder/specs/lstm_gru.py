@@ -234,6 +234,7 @@ def _(rng):
 
 @spec("lstm_step_backward", "lstm_step_backward", "backward", lstm_ref.lstm_step_backward,
       outputs=("dx", "dh_prev", "dc_prev", "dWx", "dWh", "db"), helpers={"forward": lstm_ref.lstm_step_forward},
+      blocks=(("gate i", "gate f", "gate g", "gate o"), ("dWx", "dWh", "db")),
       mistakes=_lstm_step_backward_mistakes())
 def _(rng):
     return [{"forward_args": (normal(rng, N, D), normal(rng, N, H), normal(rng, N, H), *lstm_params(rng, D, H)),
@@ -258,6 +259,7 @@ def _(rng):
 
 @spec("lstm_backward", "lstm_backward", "backward", lstm_ref.lstm_backward, outputs=("dx", "dh0", "dWx", "dWh", "db"),
       helpers={"forward": lstm_ref.lstm_forward},
+      blocks=(("gate i", "gate f", "gate g", "gate o"), ("dWx", "dWh", "db")),
       mistakes=[through_cache(m, lstm_ref.lstm_backward, lstm_sequence_forward) for m in LSTM_FORWARD_MISTAKES]
       + [lifted(m, lstm_sequence_backward) for m in LSTM_BACKWARD_MISTAKES])
 def _(rng):
@@ -278,6 +280,7 @@ def _(rng):
 
 @spec("gru_step_backward", "gru_step_backward", "backward", gru_ref.gru_step_backward,
       outputs=("dx", "dh_prev", "dWx", "dWh", "dbx", "dbh"), helpers={"forward": gru_ref.gru_step_forward},
+      blocks=(("gate r", "gate z", "gate n"), ("dWx", "dWh", "dbx", "dbh")),
       mistakes=_gru_step_backward_mistakes())
 def _(rng):
     return [{"forward_args": (normal(rng, N, D), normal(rng, N, H), *gru_params(rng, D, H)),
@@ -293,6 +296,7 @@ def _(rng):
 
 @spec("gru_backward", "gru_backward", "backward", gru_ref.gru_backward,
       outputs=("dx", "dh0", "dWx", "dWh", "dbx", "dbh"), helpers={"forward": gru_ref.gru_forward},
+      blocks=(("gate r", "gate z", "gate n"), ("dWx", "dWh", "dbx", "dbh")),
       mistakes=[through_cache(m, gru_ref.gru_backward, gru_sequence_forward) for m in GRU_FORWARD_MISTAKES]
       + [lifted(m, gru_sequence_backward) for m in GRU_BACKWARD_MISTAKES])
 def _(rng):

@@ -409,4 +409,6 @@ def _(rng):
         logits = normal(rng, N, T, V, scale=2.0)
         cases.append({"args": (logits, rng.integers(0, V, (N, T)).astype(np.int64), mask),
                       "label": f"N={N}, T={T}, V={V}"})
+    big = cases[0]["args"]  # logits in the thousands: a softmax without the maximum subtracted overflows
+    cases.append({"args": (big[0] * 500.0, big[1], big[2]), "label": cases[0]["label"] + ", logits in the thousands"})
     return cases
