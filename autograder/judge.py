@@ -343,6 +343,17 @@ def localise(s, cases, wants, gots):
     if failing:
         case, want, got = failing[0]
         pairs = list(zip(_named(s, got), _named(s, want)))
+        if (isinstance(want, np.ndarray) and isinstance(got, list)
+                and any(not compare(g, want, "out", s.tolerance) for g in got)):
+            lines.append(f"Where: the expected {s.outputs[0] if s.outputs else 'result'} is inside what the function "
+                         "returned first: it returns its values in the wrong order (a forward returns (out, cache), "
+                         "the cache last).")
+        for i, ((ni, gi), (_, wi)) in enumerate(pairs):
+            for (nj, gj), (_, wj) in pairs[i + 1:]:
+                if (compare(gi, wi, "out", s.tolerance) and not compare(gi, wj, "out", s.tolerance)
+                        and not compare(gj, wi, "out", s.tolerance)):
+                    lines.append(f"Where: {ni} and {nj} are returned in each other's place; the order is "
+                                 f"{', '.join(s.outputs)}.")
         if len(pairs) == len(_named(s, want)) and len(pairs) > 1:
             wrong = [n for (n, g), (_, w) in pairs if compare(g, w, "out", s.tolerance)]
             right = [n for (n, g), (_, w) in pairs if not compare(g, w, "out", s.tolerance)]

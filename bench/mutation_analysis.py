@@ -21,6 +21,8 @@ Targets: at least 99.5% killed on every id, none id-dependent, at least 90% loca
 """
 import argparse
 import ast
+import contextlib
+import io
 import difflib
 import multiprocessing
 import re
@@ -135,29 +137,32 @@ def mutants(code):
 
 
 def load(assignment):
-    """(setup code, {solution id: code}, [(test id, hidden code)]) of an assignment's source."""
-    setup, solutions, tests = [], {}, []
+    """([(kind, id, code)] of the code cells in notebook order, {solution id: code}, [(test id, hidden code)])."""
+    cells, solutions, tests = [], {}, []
     for cell_type, source, meta in parse_source(EXERCISES / assignment / f"{assignment}.py"):
         nb = meta.get("nbgrader", {})
         if cell_type != "code":
             continue
         if nb.get("solution"):
             solutions[nb["grade_id"]] = source
+            cells.append(("solution", nb["grade_id"], source))
         elif nb.get("grade"):
             hidden = re.search(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", source, re.S)
             tests.append((nb["grade_id"], hidden.group(1) if hidden else ""))
         else:
-            setup.append(source)
-    return setup, solutions, tests
+            cells.append(("code", nb.get("grade_id"), source))
+    return cells, solutions, tests
 
 
-def checks_in(setup, solutions, tests, replace=None):
-    """[(test id, check name, fn, helpers)] bound to a namespace with the reference solutions, one replaced."""
+def checks_in(cells, solutions, tests, replace=None):
+    """[(test id, check name, fn, helpers)] bound to a namespace where the code cells ran in order, with the
+    reference solutions and one of them replaced. A solution cell that raises raises; any other cell that
+    raises is passed over, as a notebook run goes on past it."""
     ns = {"__name__": "__main__"}
-    for code in setup:
-        exec(compile(code, "<setup>", "exec"), ns)
-    for gid, code in solutions.items():
-        exec(compile(replace[1] if replace and replace[0] == gid else code, f"<{gid}>", "exec"), ns)
+    with contextlib.redirect_stdout(io.StringIO()):
+        _run_cells(ns, cells, replace)
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
     found, real = [], harness.check
     try:
         for test, code in tests:
@@ -166,6 +171,17 @@ def checks_in(setup, solutions, tests, replace=None):
     finally:
         harness.check = real
     return found
+
+
+def _run_cells(ns, cells, replace):
+    for kind, gid, code in cells:
+        if kind == "solution":
+            exec(compile(replace[1] if replace and replace[0] == gid else code, f"<{gid}>", "exec"), ns)
+            continue
+        try:
+            exec(compile(code, f"<{gid}>", "exec"), ns)
+        except Exception:  # noqa: BLE001
+            pass
 
 
 EXPECTED = {}
@@ -190,7 +206,7 @@ def passes(name, fn, helpers, student):
 
 def judge_variant(args):
     """One variant: "equivalent", or (killed ids, a feedback message) over the grading ids."""
-    setup, solutions, tests, gid, code, eq_ids, ids = args
+    cells, solutions, tests, gid, code, eq_ids, ids = args
 
     def too_long(*_):
         raise TimeoutError("the variant ran past its time limit")
@@ -199,7 +215,7 @@ def judge_variant(args):
     signal.alarm(60)  # a variant that loops forever is stopped by the cell limit in real grading
     try:
         try:
-            checks = checks_in(setup, solutions, tests, (gid, code))
+            checks = checks_in(cells, solutions, tests, (gid, code))
         except Exception:  # noqa: BLE001  the variant's cell raises: every id fails
             return ids, "the cell raises when it is run"
         if all(passes(name, fn, helpers, f"eq{i}") for i in range(eq_ids) for _, name, fn, helpers in checks):
@@ -233,14 +249,14 @@ def main():
     ctx = multiprocessing.get_context("fork")
     for assignment in names:
         start = time.perf_counter()
-        setup, solutions, tests = load(assignment)
-        for _, name, _, _ in checks_in(setup, solutions, tests):
+        cells, solutions, tests = load(assignment)
+        for _, name, _, _ in checks_in(cells, solutions, tests):
             for student in [f"eq{i}" for i in range(args.equivalence_ids)] + ids:
                 expected(name, student)
         jobs, labels = [], []
         for gid, code in solutions.items():
             for what, mutated in mutants(code):
-                jobs.append((setup, solutions, tests, gid, mutated, args.equivalence_ids, ids))
+                jobs.append((cells, solutions, tests, gid, mutated, args.equivalence_ids, ids))
                 labels.append((gid, what, ast.unparse(ast.parse(code)), mutated))
         with ctx.Pool(args.workers, maxtasksperchild=20) as pool:
             outcomes = pool.map(judge_variant, jobs, chunksize=1)

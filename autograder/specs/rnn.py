@@ -115,7 +115,14 @@ def loss_cases(rng):
         if i == 4:
             mask[0] = False  # a whole sequence masked out
         cases.append({"args": (o, y), "kwargs": {"mask": mask}, "label": f"{label}, V={V}, mask {'on' if mask is not None else 'off'}"})
-    return cases
+    return cases + [FAR_APART]
+
+
+# The same for every student: rows of logits thousands apart, so that only a softmax shifted by each
+# row's own maximum stays finite (no shift overflows; one shift for the whole array underflows).
+FAR_APART = {"args": (np.array([[[1000.0, 0.0, -1000.0], [3.0, 1.0, 2.0]], [[-2000.0, -1990.0, -2005.0], [0.5, 0.1, 0.2]]]),
+                      np.array([[0, 2], [1, 0]])), "kwargs": {"mask": None},
+             "label": "N=2, T=2, V=3, rows of logits thousands apart"}
 
 
 @spec("temporal_softmax_loss_value", "temporal_softmax_loss", "call", loss_value, outputs=("loss",),
