@@ -54,6 +54,7 @@ bench: $(STAMP) $(NOTEBOOKS) sandbox
 	$(BIN)/python bench/search_calls.py
 	$(BIN)/python bench/train_seq2seq.py
 	$(BIN)/python bench/grading_speed.py
+	$(BIN)/python bench/mutation_analysis.py
 	$(BIN)/python bench/book_build.py
 
 clean:
