@@ -303,10 +303,11 @@ def _named(s, value):
 
 
 def _steps(case):
-    """T, the number of time steps of the case's input sequence (None when its first input is no sequence)."""
+    """T, the number of time steps of the case's input sequence: the first (N, T, D) array among its inputs
+    (None when there is none)."""
     args = case.get("forward_args") if case.get("protocol") == "backward" else case.get("args")
-    first = args[0] if args else None
-    return first.shape[1] if isinstance(first, np.ndarray) and first.ndim == 3 else None
+    seq = next((a for a in args or () if isinstance(a, np.ndarray) and a.ndim == 3), None)
+    return seq.shape[1] if seq is not None else None
 
 
 def _span(steps):
@@ -367,9 +368,11 @@ def localise(s, cases, wants, gots):
         for (n, g), (_, w) in pairs:
             if split and n in s.blocks[1]:
                 continue  # a wrong block says more than the time steps of the whole output
-            if (T and T > 1 and isinstance(w, np.ndarray) and w.ndim >= 3 and w.shape[1] == T
-                    and isinstance(g, np.ndarray) and g.shape == w.shape):
-                steps = [t for t in range(T) if compare(g[:, t], w[:, t], "out", s.tolerance)]
+            if not (T and T > 1 and isinstance(w, np.ndarray) and isinstance(g, np.ndarray) and g.shape == w.shape):
+                continue
+            axis = 1 if w.ndim >= 3 and w.shape[1] == T else 0 if w.ndim == 1 and w.shape[0] == T else None
+            if axis is not None:
+                steps = [t for t in range(T) if compare(np.take(g, t, axis), np.take(w, t, axis), "out", s.tolerance)]
                 if steps:
                     lines.append(step_pattern(n, steps, T, s.protocol == "backward"))
     smallest = _smallest_failing(s, cases, wants, gots)
@@ -419,6 +422,8 @@ def _smallest_failing(s, cases, wants, gots, max_numbers=40):
     def show(v):
         if isinstance(v, np.ndarray):
             return f"np.array({np.round(v, 4).tolist() if v.dtype.kind == 'f' else v.tolist()})"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k!r}: {show(x)}" for k, x in v.items()) + "}"
         if isinstance(v, (list, tuple)):
             inner = ", ".join(show(x) for x in v)
             return f"({inner}{',' if len(v) == 1 else ''})" if isinstance(v, tuple) else f"[{inner}]"
