@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def collect_rows(course, name):
@@ -48,6 +49,7 @@ def write_report(course, name, out):
     ax.hist(totals, bins=min(20, max(5, len(set(totals)))), range=(0, maximum), color="#4c72b0", edgecolor="white")
     ax.set_xlabel(f"total score (out of {maximum:g})")
     ax.set_ylabel("students")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # a count of students has no fractions
     ax.set_title(f"{name}: scores of {len(rows)} submissions")
     fig.tight_layout()
     fig.savefig(out / "scores.png", dpi=110)
@@ -86,8 +88,8 @@ def write_report(course, name, out):
                "reference or changed grades. Trust these grades only for trusted notebooks.</p>") if unsafe else ""
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(name)}: grade report</title>
-<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 6px;vertical-align:top}} td.ok{{background:#e6f4ea}}
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;width:100%;table-layout:fixed}}
+td,th{{border:1px solid #ccc;padding:4px 6px;vertical-align:top;overflow-wrap:break-word}} th.notes{{width:40%}} td.ok{{background:#e6f4ea}}
 td.no{{background:#fce8e6}} li.problem{{color:#b00020}} li.flag{{color:#8a5a00}} img{{max-width:48%}}
 p.unsafe{{background:#b00020;color:white;padding:8px}}</style>
 </head><body>
@@ -97,7 +99,7 @@ p.unsafe{{background:#b00020;color:white;padding:8px}}</style>
 {sum(1 for r in rows if r[2] and r[2].get('problems'))} with problems in the file;
 {sum(1 for r in rows if r[2] and r[2].get('flags'))} flagged for review.</p>
 <img src="scores.png" alt="histogram of total scores"> <img src="pass_rates.png" alt="pass rate per test">
-<table><tr><th>student</th><th>total</th>{''.join(f'<th>{esc(c)}</th>' for c in cells)}<th>notes</th></tr>
+<table><tr><th>student</th><th>total</th>{''.join(f'<th>{esc(c).replace("_", "_<wbr>")}</th>' for c in cells)}<th class=notes>notes</th></tr>
 {''.join(body)}
 </table></body></html>
 """

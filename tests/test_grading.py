@@ -312,6 +312,9 @@ def test_grade_refuses_without_a_sandbox_unless_told_it_is_unsafe(tmp_path):
     commands.release(course=course, names=[NAME], log=lambda *_: None)
     put(course, "honest", release_nb(course))
     put(course, "wrong", release_nb(course, {"rnn_forward": WRONG_FORWARD.strip()}))
+    long_path = "/" + "x" * 240  # a flag that names it runs wider than any column
+    put(course, "long-flag", release_nb(course, {"rnn_forward": f"try:\n    open({long_path!r})\nexcept OSError:\n"
+                                                               "    pass\n" + WRONG_FORWARD.strip()}))
     env = {**os.environ, "PATH": str(Path(sys.executable).parent)}  # no bwrap on the PATH
     refused = cli(course, "grade", NAME, env=env)
     assert refused.returncode == 2
@@ -324,7 +327,24 @@ def test_grade_refuses_without_a_sandbox_unless_told_it_is_unsafe(tmp_path):
     assert scores_of(course, "honest") == FULL and scores_of(course, "wrong")["rnn_forward_tests"] == 0
     assert read_record(course, NAME, "honest")["protections"]["sandbox"] == "none (unsafe)"
     assert cli(course, "report", NAME, env=env).returncode == 0
-    assert "Graded without a sandbox" in (course / "reports" / NAME / "index.html").read_text()
+    page = course / "reports" / NAME / "index.html"
+    assert "Graded without a sandbox" in page.read_text() and long_path[:150] in page.read_text()
+    assert report_width(page, 1280) <= 1280  # the whole table, notes included, fits a 1280 px window
+
+
+def report_width(page, width):
+    """The width a report page takes in Debian's chromium, in a window `width` pixels wide."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        try:
+            view = browser.new_page(viewport={"width": width, "height": 800})
+            view.goto(page.as_uri())
+            return view.evaluate("document.documentElement.scrollWidth")
+        finally:
+            browser.close()
 
 
 def test_an_installed_grader_works_outside_the_repository_and_its_box_cannot_import_it(tmp_path):
