@@ -333,18 +333,21 @@ def test_grade_refuses_without_a_sandbox_unless_told_it_is_unsafe(tmp_path):
 
 
 def report_width(page, width):
-    """The width a report page takes in Debian's chromium, in a window `width` pixels wide."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                    args=["--no-sandbox", "--disable-gpu"])
-        try:
-            view = browser.new_page(viewport={"width": width, "height": 800})
-            view.goto(page.as_uri())
-            return view.evaluate("document.documentElement.scrollWidth")
-        finally:
-            browser.close()
+    """The width a report page takes in Debian's chromium, in a window `width` pixels wide (measured in a
+    process of its own: the browser tests may already run Playwright in this one)."""
+    script = f"""
+from playwright.sync_api import sync_playwright
+with sync_playwright() as p:
+    browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                args=["--no-sandbox", "--disable-gpu"])
+    view = browser.new_page(viewport={{"width": {width}, "height": 800}})
+    view.goto({page.as_uri()!r})
+    print(view.evaluate("document.documentElement.scrollWidth"))
+    browser.close()
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return int(run.stdout.split()[-1])
 
 
 def test_an_installed_grader_works_outside_the_repository_and_its_box_cannot_import_it(tmp_path):
