@@ -86,7 +86,7 @@ class BadSubmission(ValueError):
 MAX_NOTEBOOK_BYTES = 20 << 20
 
 
-def read_notebook(data, filename, limits=None):
+def read_notebook(data, filename):
     """The notebook in `data`, upgraded to version 4; notes about what was done to read it. Any file that
     cannot be read as a notebook, for whatever reason, is a BadSubmission that says why."""
     notes = []
@@ -291,7 +291,6 @@ class CheckChannel:
     def __init__(self, names, student, limits):
         self.names, self.student, self.limits = list(names), student, limits
         self.asked, self.recorded, self.outstanding, self.cap = set(), {}, None, 0
-        self.wants = {}
 
     def limit(self):
         return self.limits.message_bytes + (self.cap if self.outstanding else 0)
@@ -307,13 +306,14 @@ class CheckChannel:
                                 f"{'once only' if name in self.asked else 'not at all'}")
             cases, wants = expected_results(name, self.student)
             self.asked.add(name)
-            self.outstanding, self.wants[name] = name, wants
+            self.outstanding = name
             size = len(json.dumps(sandbox_channel.encode([w.get("outputs") for w in wants]), allow_nan=False))
             self.cap = 8 * size + len(cases) * 4096 + 65536
             return {"type": "cases", "data": base64.b64encode(pickle.dumps([dict(c) for c in cases])).decode()}
         if kind == "results":
             if name != self.outstanding:
-                raise Violation(f"results for {name!r}, whose cases were {'already judged' if name in self.recorded else 'not asked for'}")
+                why = "already judged" if name in self.recorded else "not asked for"
+                raise Violation(f"results for {name!r}, whose cases were {why}")
             self.recorded[name], self.outstanding = frame.get("results"), None
             return None
         raise Violation(f"a message of type {str(kind)[:40]!r} during a hidden check")
@@ -348,7 +348,7 @@ def grade_submission(data, source_json, student, assignment, files=None, filenam
     cells = graded_cells(source)
     result.scores = {gid: [0.0, pts] for gid, pts, _ in cells}
     try:
-        nb, notes = read_notebook(data, filename, limits)
+        nb, notes = read_notebook(data, filename)
         result.problems += notes
         wrong = identify(nb, source, others or {})
         if wrong:

@@ -33,6 +33,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder import sandbox_channel
+
 HERE = Path(__file__).resolve().parent
 HOME, GRADER, SITE, INBOX = "/home/student", "/opt/grader", "/opt/site", "/opt/submission"
 NEEDED = ("numpy", "torch", "ipython", "matplotlib")  # what the notebooks import; their requirements follow
@@ -51,8 +53,13 @@ class Limits:
     tmpfs_bytes: int = 256 << 20  # each of /tmp, /var/tmp, /dev/shm and the home
     output_chars: int = 20_000
     start_seconds: float = 60.0
-    job_seconds: float = None  # the whole job, judging included (default: notebook_seconds + 120)
+    job_seconds: float = None  # the whole job, judging included (default: see job_limit)
     trusted_memory_bytes: int = 8 << 30  # the trusted process that judges one submission
+
+    @property
+    def job_limit(self):
+        """Seconds one grading job may take: the notebook's limit, two box starts and a minute to judge."""
+        return self.job_seconds or self.notebook_seconds + 2 * self.start_seconds + 60
 
     @property
     def message_bytes(self):
@@ -255,7 +262,7 @@ def isolation_problem():
     """None when bubblewrap can build a box here; else one line saying why not."""
     if not shutil.which("bwrap"):
         return ("bubblewrap (bwrap) is not installed; on Debian or Ubuntu: apt-get install bubblewrap "
-                "(`make venv` installs it)")
+                "(`make sandbox` installs it)")
     if os.geteuid() == 0 and not all(shutil.which(t) for t in ("unshare", "setpriv", "mount")):
         return "the grader runs as root but util-linux's unshare, setpriv or mount is missing"
     probe = subprocess.run(["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
@@ -336,7 +343,13 @@ class Sandbox:
         shutil.copy2(HERE / "harness.py", grader / "autograder" / "harness.py")
         shutil.copy2(HERE / "sandbox_channel.py", grader / "autograder" / "_sandbox_channel.py")
         shutil.copy2(HERE / "sandbox_runner.py", grader / "runner.py")
-        for path in (inbox, grader, grader / "autograder", *inbox.iterdir(), *grader.rglob("*")):
+        etc = self.dir / "etc"  # what the box's /etc holds: its own user, and the loader's cache
+        etc.mkdir()
+        (etc / "passwd").write_text(f"student:x:1000:1000::{HOME}:/nonexistent\n")
+        (etc / "group").write_text("student:x:1000:\n")
+        if os.path.isfile("/etc/ld.so.cache"):
+            shutil.copyfile("/etc/ld.so.cache", etc / "ld.so.cache")
+        for path in (inbox, grader, etc, *inbox.iterdir(), *grader.rglob("*"), *etc.iterdir()):
             os.chmod(path, 0o755 if path.is_dir() else 0o644)
         if self.unsafe:
             self._unsafe_site()
@@ -376,7 +389,7 @@ class Sandbox:
                                                  "cpu_seconds": int(self.limits.notebook_seconds) + 5,
                                                  "output_chars": self.limits.output_chars},
                 "stdlib": stdlib_folders(), "forbidden": self.forbidden,
-                "fingerprints": self.fingerprints if scan else [], "unsafe": self.unsafe}
+                "fingerprints": self.fingerprints if scan else []}
 
     def _command(self, cfg):
         """The command line that starts the runner in the box, and the host user id it runs as."""
@@ -397,17 +410,7 @@ class Sandbox:
         sources = [(p, p) for p in system_libraries()] + [(p, p) for p in python_paths]
         sources += [(path, f"{SITE}/{top}") for top, path in site_view().items()]
         sources += [(str(self.dir / "grader"), GRADER), (str(self.dir / "in"), INBOX)]
-        for name in ("passwd", "group", "ld.so.cache"):
-            src = self.dir / name
-            if name == "ld.so.cache":
-                if not os.path.isfile("/etc/ld.so.cache"):
-                    continue
-                shutil.copyfile("/etc/ld.so.cache", src)
-            else:
-                src.write_text("student:x:1000:1000::/home/student:/nonexistent\n" if name == "passwd"
-                               else "student:x:1000:\n")
-            os.chmod(src, 0o644)
-            sources.append((str(src), f"/etc/{name}"))
+        sources += [(str(src), f"/etc/{src.name}") for src in sorted((self.dir / "etc").iterdir())]
         uid, mounts = None, {}
         if os.geteuid() == 0:  # run as a fresh user; folders it cannot traverse are bound in for it
             uid = UID_BASE + (os.getpid() * 131 + self.started) % UID_SPAN
@@ -470,7 +473,7 @@ class Sandbox:
             [] if self.unsafe else ["user", "mount", "pid", "network", "ipc", "uts", "cgroup"],
             uid is not None, sorted(site_view()), bool(self.cgroups))
         deadline = time.monotonic() + self.limits.start_seconds * (4 if scan else 1)
-        frame = self._read_frame(deadline, self.limits.message_bytes + 8 * len(self.forbidden) * 256)
+        frame = self._read_frame(deadline, self.limits.message_bytes)
         if not isinstance(frame, dict) or frame.get("type") != "ready":
             detail = (self.dir / "runner.log").read_text(errors="replace")[-2000:]
             self.stop()
@@ -480,7 +483,6 @@ class Sandbox:
             self.stop()
             raise IsolationError("the box can reach the reference, so nothing was graded: " + "; ".join(
                 str(r) for r in reached[:10]))
-        self.reached = reached
         return frame
 
     def stop(self):
@@ -560,15 +562,14 @@ class Sandbox:
                                                         "cell's time limit")
 
     def scan(self):
-        """Start a runner that walks the box's whole file system for the fingerprinted files; returns
-        [(path, why)] of what it found (the probe every grading run makes before it grades anybody)."""
+        """[(path, why)] of the fingerprinted files the runner found when it walked the box's whole file
+        system at its start (a box made with `fingerprints`: the probe before a grading run)."""
         found = self.ready.get("found") or []
         return [tuple(f) for f in found if isinstance(f, list) and len(f) == 2]
 
     def _write(self, obj, deadline):
         """Write one frame without blocking past the deadline; False when the box did not take it."""
-        data = json.dumps(obj, allow_nan=False).encode()
-        view = memoryview(struct.pack(">I", len(data)) + data)
+        view = memoryview(sandbox_channel.pack(obj))
         sel = selectors.DefaultSelector()
         sel.register(self.cmd_fd, selectors.EVENT_WRITE)
         try:
@@ -634,7 +635,9 @@ def _describe(frame):
         return "it stopped"
     if isinstance(frame, _Bad):
         return str(frame)
-    return f"a message of type {str(frame.get('type'))[:40]!r}" if isinstance(frame, dict) else "a message that is not a record"
+    if not isinstance(frame, dict):
+        return "a message that is not a record"
+    return f"a message of type {str(frame.get('type'))[:40]!r}"
 
 
 def _int(value):

@@ -25,9 +25,14 @@ def setup(cmd_fd, reply_fd):
     _fds["cmd"], _fds["reply"] = cmd_fd, reply_fd
 
 
-def write_frame(fd, obj):
+def pack(obj):
+    """One frame: the length, then the JSON payload (the trusted side writes its frames with this too)."""
     data = json.dumps(obj, allow_nan=False).encode()
-    view = memoryview(struct.pack(">I", len(data)) + data)
+    return struct.pack(">I", len(data)) + data
+
+
+def write_frame(fd, obj):
+    view = memoryview(pack(obj))
     with _lock:  # one frame at a time, whichever thread writes
         while view:
             view = view[os.write(fd, view):]

@@ -48,10 +48,6 @@ def prove(cfg):
     for path in cfg.get("forbidden", []):
         if os.path.exists(path):
             reached.append(f"{path} exists in the box")
-    for folder in sys.path:
-        for name in GRADING:
-            if folder and os.path.exists(os.path.join(folder, name, "__init__.py")) and name != "autograder":
-                reached.append(f"{os.path.join(folder, name)} is on the import path")
     return reached
 
 
@@ -209,12 +205,13 @@ class Auditor:
         watched = {f"numpy.{n}": id(getattr(numpy, n, None)) for n in self.WATCHED} if numpy else {}
         return {**watched, **{f"builtins.{k}": id(v) for k, v in vars(builtins).items()}}
 
+    OUTPUT_HISTORY = ("builtins._", "builtins.__", "builtins.___")  # IPython sets these after every cell
+
     def after_cell(self, before):
-        """Report what the cell replaced among the watched objects."""
+        """Report what the cell replaced among the watched objects, or added to the builtins."""
         after = self.snapshot()
-        changed = sorted(k for k in before.keys() & after.keys() if before[k] != after[k])
-        changed += sorted(k for k in after.keys() - before.keys() if k.startswith("builtins.") and k != "builtins._")
-        changed = [k for k in changed if k not in ("builtins._", "builtins.__", "builtins.___")]
+        changed = sorted(k for k in after if k not in self.OUTPUT_HISTORY and (
+            before.get(k, after[k]) != after[k] or (k not in before and k.startswith("builtins."))))
         if changed:
             self.report(self.cell, "replaces " + ", ".join(changed[:8]))
 
