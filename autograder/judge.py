@@ -247,7 +247,8 @@ def evaluate(name, results, student):
     cases, wants = expected_results(name, student)
     if len(results) != len(cases):
         return Verdict(False, f"{s.function}: expected results for {len(cases)} hidden cases, got {len(results)}")
-    failures, gots = [], []
+    wants = [_outputs(s, w) for w in wants]
+    failures, gots, in_place = [], [], False
     for i, (case, result, want) in enumerate(zip(cases, results, wants)):
         where = f"hidden case {i + 1} of {len(cases)}" + (f" ({case['label']})" if case.get("label") else "")
         gots.append(None)
@@ -260,8 +261,8 @@ def evaluate(name, results, student):
             continue
         if result.get("inputs_changed"):
             failures.append((where, f"modified its input(s) {result['inputs_changed']} in place"))
+            in_place = True
             continue
-        want = _outputs(s, want)
         got = gots[-1] = _outputs(s, result)
         if got is None:
             failures.append((where, f"should return {len(s.outputs)} values ({', '.join(s.outputs)})"))
@@ -273,14 +274,12 @@ def evaluate(name, results, student):
         return Verdict(True, f"{s.function}: correct on all {len(cases)} hidden cases")
     where, what = failures[0]
     msg = f"{s.function} is wrong on {len(failures)} of {len(cases)} hidden cases. First, {where}: {what}."
-    in_place = any("in place" in what for _, what in failures)
     mistake = None if in_place else _diagnose(s, cases, gots)
     if mistake is not None:
         msg += f"\nLikely cause: {mistake.where}{mistake.message}"
     elif in_place:
         msg += ("\nLikely cause: the function changes an array it was given (an in-place operation such as "
                 "`x += ...` or `x[...] = ...` on an input); work on a copy instead.")
-    wants = [_outputs(s, w) for w in wants]
     for line in localise(s, cases, wants, gots):
         msg += "\n" + line
     return Verdict(False, msg, mistake.id if mistake else None)
@@ -338,29 +337,31 @@ def step_pattern(name, wrong, T, backward):
 def localise(s, cases, wants, gots):
     """Lines that say where the student's results go wrong: which outputs, from which time step, and the
     smallest failing case in full."""
+    def differ(got, want):
+        return bool(compare(got, want, "out", s.tolerance))
+
+    failing = [(c, w, g) for c, w, g in zip(cases, wants, gots)
+               if g is not None and (isinstance(g, _Raised) or differ(g, w))]
+    judged = [(c, w, g) for c, w, g in failing if not isinstance(g, _Raised)]
     lines = []
-    judged = [(c, w, g) for c, w, g in zip(cases, wants, gots) if g is not None and not isinstance(g, _Raised)]
-    failing = [(c, w, g) for c, w, g in judged if compare(g, w, "out", s.tolerance)]
-    if failing:
-        case, want, got = failing[0]
+    if judged:
+        case, want, got = judged[0]
         pairs = list(zip(_named(s, got), _named(s, want)))
-        if (isinstance(want, np.ndarray) and isinstance(got, list)
-                and any(not compare(g, want, "out", s.tolerance) for g in got)):
+        wrong = {n for (n, g), (_, w) in pairs if differ(g, w)}
+        if isinstance(want, np.ndarray) and isinstance(got, list) and any(not differ(g, want) for g in got):
             lines.append(f"Where: the expected {s.outputs[0] if s.outputs else 'result'} is inside what the function "
                          "returned first: it returns its values in the wrong order (a forward returns (out, cache), "
                          "the cache last).")
         for i, ((ni, gi), (_, wi)) in enumerate(pairs):
             for (nj, gj), (_, wj) in pairs[i + 1:]:
-                if (compare(gi, wi, "out", s.tolerance) and not compare(gi, wj, "out", s.tolerance)
-                        and not compare(gj, wi, "out", s.tolerance)):
+                if ni in wrong and not differ(gi, wj) and not differ(gj, wi):
                     lines.append(f"Where: {ni} and {nj} are returned in each other's place; the order is "
                                  f"{', '.join(s.outputs)}.")
-        if len(pairs) == len(_named(s, want)) and len(pairs) > 1:
-            wrong = [n for (n, g), (_, w) in pairs if compare(g, w, "out", s.tolerance)]
-            right = [n for (n, g), (_, w) in pairs if not compare(g, w, "out", s.tolerance)]
-            if wrong and right:
-                lines.append(f"Where: {', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} wrong; "
-                             f"{', '.join(right)} {'is' if len(right) == 1 else 'are'} right.")
+        if len(pairs) == len(_named(s, want)) and 0 < len(wrong) < len(pairs):
+            bad = [n for (n, _), _ in pairs if n in wrong]
+            right = [n for (n, _), _ in pairs if n not in wrong]
+            lines.append(f"Where: {', '.join(bad)} {'is' if len(bad) == 1 else 'are'} wrong; "
+                         f"{', '.join(right)} {'is' if len(right) == 1 else 'are'} right.")
         split = _blocks(s, pairs) if s.blocks else None
         if split:
             lines.append(split)
@@ -368,14 +369,14 @@ def localise(s, cases, wants, gots):
         for (n, g), (_, w) in pairs:
             if split and n in s.blocks[1]:
                 continue  # a wrong block says more than the time steps of the whole output
-            if not (T and T > 1 and isinstance(w, np.ndarray) and isinstance(g, np.ndarray) and g.shape == w.shape):
+            if not (n in wrong and T and T > 1 and isinstance(w, np.ndarray) and isinstance(g, np.ndarray)
+                    and g.shape == w.shape):
                 continue
             axis = 1 if w.ndim >= 3 and w.shape[1] == T else 0 if w.ndim == 1 and w.shape[0] == T else None
             if axis is not None:
-                steps = [t for t in range(T) if compare(np.take(g, t, axis), np.take(w, t, axis), "out", s.tolerance)]
-                if steps:
-                    lines.append(step_pattern(n, steps, T, s.protocol == "backward"))
-    smallest = _smallest_failing(s, cases, wants, gots)
+                steps = [t for t in range(T) if differ(np.take(g, t, axis), np.take(w, t, axis))]
+                lines.append(step_pattern(n, steps, T, s.protocol == "backward"))
+    smallest = _smallest_failing(s, failing, differ)
     if smallest:
         lines.append(smallest)
     return lines
@@ -409,33 +410,34 @@ def _size(case):
     return sum(a.size for a in arrays) if arrays else None
 
 
-def _smallest_failing(s, cases, wants, gots, max_numbers=40):
-    """The smallest failing case in full, when it is small enough to paste into a cell."""
-    failing = [(c, w, g) for c, w, g in zip(cases, wants, gots)
-               if g is not None and (isinstance(g, _Raised) or compare(g, w, "out", s.tolerance))]
+def _show(v):
+    """A value as Python that can be pasted into a cell (floats to four decimals)."""
+    if isinstance(v, np.ndarray):
+        return f"np.array({np.round(v, 4).tolist() if v.dtype.kind == 'f' else v.tolist()})"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k!r}: {_show(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, (list, tuple)):
+        inner = ", ".join(_show(x) for x in v)
+        return f"({inner}{',' if len(v) == 1 else ''})" if isinstance(v, tuple) else f"[{inner}]"
+    return repr(round(float(v), 6) if isinstance(v, float) else v)
+
+
+def _smallest_failing(s, failing, differ, max_numbers=40):
+    """The smallest of the failing (case, want, got) in full, when it is small enough to paste into a cell."""
     sized = [(size, c, w, g) for c, w, g in failing if (size := _size(c)) is not None]
     if not sized:
         return None
     size, case, want, got = min(sized, key=lambda t: t[0])
     if size > max_numbers:
         return None
-    def show(v):
-        if isinstance(v, np.ndarray):
-            return f"np.array({np.round(v, 4).tolist() if v.dtype.kind == 'f' else v.tolist()})"
-        if isinstance(v, dict):
-            return "{" + ", ".join(f"{k!r}: {show(x)}" for k, x in v.items()) + "}"
-        if isinstance(v, (list, tuple)):
-            inner = ", ".join(show(x) for x in v)
-            return f"({inner}{',' if len(v) == 1 else ''})" if isinstance(v, tuple) else f"[{inner}]"
-        return repr(round(float(v), 6) if isinstance(v, float) else v)
-    inputs = "; ".join(f"{k} = [{', '.join(show(a) for a in case[k])}]" for k in ("forward_args", "douts", "args")
+    inputs = "; ".join(f"{k} = [{', '.join(_show(a) for a in case[k])}]" for k in ("forward_args", "douts", "args")
                        if case.get(k))
     if isinstance(got, _Raised):
         received = f"it raised {got}"
     else:
-        received = "; ".join(f"{n} = {show(g)}" for (n, g), (_, w) in zip(_named(s, got), _named(s, want))
-                             if compare(g, w, "out", s.tolerance))
-    expected = "; ".join(f"{n} = {show(w)}" for (n, w) in _named(s, want))
+        received = "; ".join(f"{n} = {_show(g)}" for (n, g), (_, w) in zip(_named(s, got), _named(s, want))
+                             if differ(g, w))
+    expected = "; ".join(f"{n} = {_show(w)}" for (n, w) in _named(s, want))
     label = f" ({case['label']})" if case.get("label") else ""
     return f"Smallest failing case{label}: {inputs}.\nExpected {expected}.\nReceived {received}."
 
