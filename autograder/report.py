@@ -86,10 +86,12 @@ def write_report(course, name, out):
     warning = (f'<p class=unsafe><b>Graded without a sandbox</b> ({unsafe} of {len(rows)} submissions, '
                "with --unsafe-no-sandbox): their code ran with the grader's own rights and could have read the "
                "reference or changed grades. Trust these grades only for trusted notebooks.</p>") if unsafe else ""
+    headers = "".join(f"<th>{esc(c).replace('_', '_<wbr>')}</th>" for c in cells)  # long ids break at "_"
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(name)}: grade report</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;width:100%;table-layout:fixed}}
-td,th{{border:1px solid #ccc;padding:4px 6px;vertical-align:top;overflow-wrap:break-word}} th.notes{{width:40%}} td.ok{{background:#e6f4ea}}
+td,th{{border:1px solid #ccc;padding:4px 6px;vertical-align:top;overflow-wrap:break-word}} th.notes{{width:40%}}
+td.ok{{background:#e6f4ea}}
 td.no{{background:#fce8e6}} li.problem{{color:#b00020}} li.flag{{color:#8a5a00}} img{{max-width:48%}}
 p.unsafe{{background:#b00020;color:white;padding:8px}}</style>
 </head><body>
@@ -99,7 +101,7 @@ p.unsafe{{background:#b00020;color:white;padding:8px}}</style>
 {sum(1 for r in rows if r[2] and r[2].get('problems'))} with problems in the file;
 {sum(1 for r in rows if r[2] and r[2].get('flags'))} flagged for review.</p>
 <img src="scores.png" alt="histogram of total scores"> <img src="pass_rates.png" alt="pass rate per test">
-<table><tr><th>student</th><th>total</th>{''.join(f'<th>{esc(c).replace("_", "_<wbr>")}</th>' for c in cells)}<th class=notes>notes</th></tr>
+<table><tr><th>student</th><th>total</th>{headers}<th class=notes>notes</th></tr>
 {''.join(body)}
 </table></body></html>
 """

@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from autograder import harness  # noqa: E402
+from autograder.grading import HIDDEN  # noqa: E402
 from autograder.judge import compare, evaluate, expected_results, get_spec, run_case  # noqa: E402
 from autograder.notebooks import EXERCISES, assignments, parse_source  # noqa: E402
 from solutions import gradcheck  # noqa: E402
@@ -147,8 +148,7 @@ def load(assignment):
             solutions[nb["grade_id"]] = source
             cells.append(("solution", nb["grade_id"], source))
         elif nb.get("grade"):
-            hidden = re.search(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", source, re.S)
-            tests.append((nb["grade_id"], hidden.group(1) if hidden else ""))
+            tests.append((nb["grade_id"], "\n".join(HIDDEN.findall(source))))
         else:
             cells.append(("code", nb.get("grade_id"), source))
     return cells, solutions, tests
@@ -203,7 +203,9 @@ def passes(name, fn, helpers, student):
     cases, wants = expected(name, student)
     for case, want in zip(cases, wants):
         got = run_case(case, fn, helpers)
-        if "outputs" not in got or got.get("inputs_changed") or compare(got["outputs"], want["outputs"], "out", s.tolerance):
+        if "outputs" not in got or got.get("inputs_changed"):
+            return False
+        if compare(got["outputs"], want["outputs"], "out", s.tolerance):
             return False
     return True
 
@@ -298,7 +300,8 @@ def report(name, c, survivors, some, unlocalised, seconds, n_ids, brief=False):
     print(f"\n{name}: {c['variants']} variants, {c['equivalent']} equivalent, {graded} graded"
           + (f" in {seconds:.0f} s" if seconds else ""))
     print(f"  killed on every id: {c['every']} ({pct(c['every'], graded)}); on some ids only: {c['some']}; "
-          f"survivors: {c['survivors']}; localised feedback: {c['localised']} of {killed} ({pct(c['localised'], killed)})")
+          f"survivors: {c['survivors']}; localised feedback: {c['localised']} of {killed} "
+          f"({pct(c['localised'], killed)})")
     if brief:
         return
     for gid, what, k, code, mutated in some + survivors:

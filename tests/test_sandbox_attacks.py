@@ -25,29 +25,18 @@ import threading
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
+
+from test_grading import FULL, NAME, WRONG_FORWARD, put, reference, release_nb
 
 from autograder import commands
 from autograder import course as C
 from autograder.coordinator import read_record
 from autograder.notebooks import ROOT
 
-NAME = "rnn"
-CELLS = ["rnn_step_forward_tests", "rnn_forward_tests", "temporal_affine_forward_tests", "temporal_softmax_loss_tests"]
-FULL = {cell: 5.0 for cell in CELLS}
 WRONG = {**FULL, "rnn_forward_tests": 0.0}
 USER = "rnn-grading-test"
-WRONG_FORWARD = '''
-def rnn_forward(x, h0, Wxh, Whh, bh):
-    return np.zeros((x.shape[0], x.shape[1], Whh.shape[0])), None
-'''
 PLANTED = "rnn-planted-by-a-student"
-
-
-def reference():
-    nb = nbformat.read(ROOT / "exercises" / NAME / f"{NAME}.ipynb", as_version=4)
-    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")}
 
 
 def body(code):
@@ -80,7 +69,8 @@ def attacks(course, decoy, port, who="root"):
     A["imports-solutions"] = (wrong_unless(
         "try:\n    from solutions.rnn import rnn_forward\nexcept ImportError:\n    pass\n"
         "import importlib\n"
-        "try:\n    rnn_forward = importlib.import_module('sol' + 'utions.rnn').rnn_forward\nexcept ImportError:\n    pass"),
+        "try:\n    rnn_forward = importlib.import_module('sol' + 'utions.rnn').rnn_forward\n"
+        "except ImportError:\n    pass"),
         WRONG, ["grading package module solutions"])
     A["imports-judge"] = (wrong_unless(
         "try:\n    mod = __import__('autograder.' + 'judge', fromlist=['x'])\nexcept ImportError:\n    pass"),
@@ -104,7 +94,8 @@ def attacks(course, decoy, port, who="root"):
     A["aliased-numpy-patch"] = ("import numpy as _np\n_np.allclose = lambda *a, **k: True\n"
                                 "_np.testing = None\n" + WRONG_FORWARD, WRONG, ["replaces numpy.allclose"])
     # harming the grader, the class or the machine: each may cost only its own cell
-    A["writes-gradebook"] = (body(f"try:\n    open({str(gradebook)!r}, 'wb').write(b'gone')\nexcept OSError:\n    pass"),
+    A["writes-gradebook"] = (body(f"try:\n    open({str(gradebook)!r}, 'wb').write(b'gone')\n"
+                                  "except OSError:\n    pass"),
                              FULL, ["reaches for the grader's", "gradebook.db"])
     A["writes-other-student"] = (body(f"try:\n    open({str(other)!r}, 'w').write('{{}}')\nexcept OSError:\n    pass"),
                                  FULL, ["reaches for the grader's", "submitted"])
@@ -116,10 +107,12 @@ def attacks(course, decoy, port, who="root"):
         f"    open({str(gradebook)!r}, 'wb').write(b'late')\n    os._exit(0)"), FULL, ["starts a process"])
     A["floods-requests"] = (body(
         "from autograder import _sandbox_channel as ch\nfor i in range(100000):\n"
-        "    ch.write_frame(ch._fds['reply'], {'type': 'cases', 'name': 'rnn_forward'})"), WRONG, ["sent the grader a request"])
+        "    ch.write_frame(ch._fds['reply'], {'type': 'cases', 'name': 'rnn_forward'})"), WRONG,
+        ["sent the grader a request"])
     A["huge-results"] = (body(
         "from autograder import _sandbox_channel as ch\nimport os, struct\nfor i in range(4):\n"
-        "    os.write(ch._fds['reply'], struct.pack('>I', 32 << 20) + b' ' * (1 << 20))"), WRONG, ["bytes where at most"])
+        "    os.write(ch._fds['reply'], struct.pack('>I', 32 << 20) + b' ' * (1 << 20))"), WRONG,
+        ["bytes where at most"])
     A["forges-frames"] = ("import os\nfor fd in range(3, 64):\n    try:\n"
                           "        os.write(fd, b'\\x00\\x00\\x00\\x02{}')\n    except OSError:\n        pass\n"
                           + WRONG_FORWARD, WRONG, ["sent the grader"])
@@ -128,18 +121,21 @@ def attacks(course, decoy, port, who="root"):
         f"    open(os.path.join(d, {PLANTED!r}), 'w').write('x')"), FULL, [])
     A["reads-tmp-files"] = (body(
         "import os\nfor d in ('/tmp', '/var/tmp', '/dev/shm', os.path.expanduser('~')):\n"
-        f"    if os.path.exists(os.path.join(d, {PLANTED!r})):\n        raise RuntimeError('planted file seen')"), FULL, [])
+        f"    if os.path.exists(os.path.join(d, {PLANTED!r})):\n"
+        "        raise RuntimeError('planted file seen')"), FULL, [])
     A["opens-socket"] = (body(f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)"),
                          WRONG, ["socket"])
     A["infinite-loop"] = (body("while True:\n    pass"), WRONG, ["time limit"])
     A["memory-bomb"] = (body("hog = [bytearray(1 << 28) for _ in range(64)]"), WRONG, [])
     A["fork-bomb"] = (body("import os\nwhile True:\n    os.fork()"), WRONG, ["starts a process"])
-    A["fills-disk"] = (body(f"PLANTED = {PLANTED!r}\nblob = b'x' * (1 << 20)\nwith open('/tmp/' + PLANTED + '-fill', 'wb') as f:\n"
+    A["fills-disk"] = (body(f"PLANTED = {PLANTED!r}\nblob = b'x' * (1 << 20)\n"
+                            "with open('/tmp/' + PLANTED + '-fill', 'wb') as f:\n"
                             "    for _ in range(2000):\n        f.write(blob)"), WRONG, [])
     # as root a control group caps the whole box's memory, so the hogs may ask for more than the machine
     # has; an ordinary user's box has per-process caps only, so there they ask for what the machine can hold
     A["forks-memory-hogs"] = (body(
-        f"import os, time\nfor i in range({16 if who == 'root' else 3}):\n    if os.fork() == 0:\n        hog = bytearray(1 << 30)\n"
+        f"import os, time\nfor i in range({16 if who == 'root' else 3}):\n    if os.fork() == 0:\n"
+        "        hog = bytearray(1 << 30)\n"
         "        for j in range(0, len(hog), 4096):\n            hog[j] = 1\n        time.sleep(30)\n"
         "        os._exit(0)\nraise MemoryError('the children hold the memory')"), WRONG, ["starts a process"])
     A["floods-output"] = (body("print('x' * 5_000_000)"), FULL, ["characters more"])
@@ -174,22 +170,6 @@ class Listener:
         self.stop = True
         self.thread.join()
         self.sock.close()
-
-
-def release_nb(course, rnn_forward=None):
-    nb = nbformat.read(course / "release" / NAME / f"{NAME}.ipynb", as_version=4)
-    sources = {**reference(), **({"rnn_forward": rnn_forward} if rnn_forward else {})}
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in sources:
-            cell.source = sources[gid]
-    return nb
-
-
-def put(course, student, nb):
-    folder = course / "submitted" / student / NAME
-    folder.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, folder / f"{NAME}.ipynb")
 
 
 def ordinary_user():
@@ -280,7 +260,7 @@ def batch(request, tmp_path_factory):
     for i, (attack, (code, _, _)) in enumerate(cases.items()):
         honest = f"{2 * i:03d}-honest"
         put(course, honest, release_nb(course))
-        put(course, f"{2 * i + 1:03d}-{attack}", release_nb(course, code))
+        put(course, f"{2 * i + 1:03d}-{attack}", release_nb(course, {"rnn_forward": code}))
         students += [honest, f"{2 * i + 1:03d}-{attack}"]
     last = f"{2 * len(cases):03d}-honest"
     put(course, last, release_nb(course))

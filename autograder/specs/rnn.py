@@ -120,8 +120,9 @@ def loss_cases(rng):
 
 # The same for every student: rows of logits thousands apart, so that only a softmax shifted by each
 # row's own maximum stays finite (no shift overflows; one shift for the whole array underflows).
-FAR_APART = {"args": (np.array([[[1000.0, 0.0, -1000.0], [3.0, 1.0, 2.0]], [[-2000.0, -1990.0, -2005.0], [0.5, 0.1, 0.2]]]),
-                      np.array([[0, 2], [1, 0]])), "kwargs": {"mask": None},
+FAR_APART = {"args": (np.array([[[1000.0, 0.0, -1000.0], [3.0, 1.0, 2.0]],
+                                [[-2000.0, -1990.0, -2005.0], [0.5, 0.1, 0.2]]]), np.array([[0, 2], [1, 0]])),
+             "kwargs": {"mask": None},
              "label": "N=2, T=2, V=3, rows of logits thousands apart"}
 
 
