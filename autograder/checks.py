@@ -7,7 +7,7 @@ hidden cases, is read from the folder nbgrader grades in: .../autograded/<studen
 import os
 from pathlib import Path
 
-from autograder.judge import evaluate, make_cases
+from autograder.judge import cases_for, evaluate
 
 
 def current_student():
@@ -22,11 +22,15 @@ def current_student():
 
 
 def cases(name):
-    return make_cases(name, current_student())
+    return cases_for(name, current_student(), EARLIER)
+
+
+EARLIER = {}  # check name -> passed, for this kernel's student: see judge.evaluate
 
 
 def judge(name, results):
-    verdict = evaluate(name, results, current_student())
+    verdict = evaluate(name, results, current_student(), EARLIER)
+    EARLIER[name] = verdict.passed
     if not verdict.passed:
         raise AssertionError(verdict.message)
     print(verdict.message)

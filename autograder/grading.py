@@ -20,7 +20,7 @@ import nbformat
 import numpy as np
 
 from autograder import sandbox_channel
-from autograder.judge import Verdict, evaluate, expected_results, make_cases
+from autograder.judge import Verdict, cases_for, evaluate, expected_results
 from autograder.sandbox import CellRun, IsolationError, Limits, Sandbox, SandboxError, Violation
 
 CHECK_CALL = re.compile(r'check\(\s*"([^"]+)"')
@@ -275,9 +275,19 @@ def decode_results(raw, n_cases):
             if not isinstance(changed, list):
                 raise Malformed("a bad list of changed inputs")
             out.append({"outputs": decode(r["outputs"]), "inputs_changed": [int(i) for i in changed]})
+            if "calls" in r:
+                out[-1]["calls"] = _calls(r["calls"])
         else:
             raise Malformed("a result with neither outputs nor an error")
     return out
+
+
+def _calls(calls, limit=120, longest=16):
+    """A search's log of the prefixes it asked its model for (harness.logged), checked: plain token ids."""
+    if not (isinstance(calls, list) and len(calls) <= limit and all(
+            isinstance(c, list) and len(c) <= longest and all(type(v) is int for v in c) for c in calls)):
+        raise Malformed("a bad log of model calls")
+    return calls
 
 
 # ------------------------------------------------------------------------------------- the channel
@@ -288,8 +298,9 @@ class CheckChannel:
     cell's hidden checks once (its cases), then that check's results, once, within a size cap derived from
     the reference's result on the same cases. Anything else is a Violation, which ends the box."""
 
-    def __init__(self, names, student, limits):
-        self.names, self.student, self.limits = list(names), student, limits
+    def __init__(self, names, student, limits, earlier=None):
+        self.names, self.student, self.limits, self.earlier = (list(names), student, limits,
+                                                                earlier if earlier is not None else {})
         self.asked, self.recorded, self.outstanding, self.cap = set(), {}, None, 0
 
     def limit(self):
@@ -305,6 +316,7 @@ class CheckChannel:
                 raise Violation(f"a request for the hidden cases of {name!r}, which this cell checks "
                                 f"{'once only' if name in self.asked else 'not at all'}")
             cases, wants = expected_results(name, self.student)
+            cases = cases_for(name, self.student, self.earlier)
             self.asked.add(name)
             self.outstanding = name
             size = len(json.dumps(sandbox_channel.encode([w.get("outputs") for w in wants]), allow_nan=False))
@@ -373,8 +385,11 @@ def checks_of(code):
 
 
 def run_plan(plan, student, limits, unsafe, forbidden, result, files):
-    """Run the plan's code cells in a box. Returns ({plan index: CellRun}, {(plan index, check): results})."""
-    runs, recorded = {}, {}
+    """Run the plan's code cells in a box. Returns ({plan index: CellRun}, {(plan index, check): Verdict}).
+
+    Each test cell's checks are judged as soon as the cell has run, so that a later check knows which of the
+    student's functions failed theirs (judge.cases_for)."""
+    runs, recorded, earlier = {}, {}, {}
     deadline = time.monotonic() + limits.notebook_seconds
     code_steps = [i for i, step in enumerate(plan) if step[0] not in ("answer", "markdown")]
     try:
@@ -394,11 +409,13 @@ def run_plan(plan, student, limits, unsafe, forbidden, result, files):
                 runs[i] = CellRun("skipped", error={"ename": "NotebookTimeout", "traceback": "", "evalue":
                                                     f"not run: the notebook's time limit of {limits.notebook_seconds:.0f} s was reached"})
                 continue
-            channel = CheckChannel(checks_of(code), student, limits) if kind == "test" else None
+            channel = CheckChannel(checks_of(code), student, limits, earlier) if kind == "test" else None
             run = box.run(code, deadline, cell=i, channel=channel)
             runs[i] = run
             if channel is not None:
-                recorded.update({(i, name): value for name, value in channel.recorded.items()})
+                for name, raw in channel.recorded.items():
+                    recorded[i, name] = judged(name, raw, student, earlier)
+                    earlier[name] = recorded[i, name].passed
             if run.dropped:
                 result.flags.append(f"{_where(kind, gid)} printed {run.dropped} characters more than are kept")
             if run.status in ("timeout", "died", "violation"):
@@ -456,6 +473,14 @@ def _where(kind, gid):
     return f"cell {gid!r}" if gid else f"an {kind} cell"
 
 
+def judged(name, raw, student, earlier):
+    """The Verdict on a check's results as the box sent them."""
+    try:
+        return evaluate(name, decode_results(raw, len(expected_results(name, student)[0])), student, earlier)
+    except Malformed as exc:
+        return Verdict(False, f"{name}: the results were malformed ({exc}); graded zero.")
+
+
 def judge_cells(source, plan, runs, recorded, student, result):
     """Scores and messages of the graded cells, from the recorded results and the cells' runs."""
     index_of = {step[1]: i for i, step in enumerate(plan) if step[1]}
@@ -473,18 +498,14 @@ def judge_cells(source, plan, runs, recorded, student, result):
         names = checks_of(plan[i][2]) if i is not None else []
         verdicts = []
         for name in names:
-            raw = recorded.get((i, name))
-            if raw is None:
+            verdict = recorded.get((i, name))
+            if verdict is None:
                 run = runs.get(i)
                 why = (f"{run.error['ename']}: {run.error['evalue']}" if run is not None and run.error
                        else "the check did not run")
                 verdicts.append(Verdict(False, f"{name}: no result was recorded ({why})."))
                 continue
-            try:
-                n_cases = len(make_cases(name, student))
-                verdicts.append(evaluate(name, decode_results(raw, n_cases), student))
-            except Malformed as exc:
-                verdicts.append(Verdict(False, f"{name}: the results were malformed ({exc}); graded zero."))
+            verdicts.append(verdict)
         ok = bool(verdicts) and all(v.passed for v in verdicts)
         result.scores[gid] = [points if ok else 0.0, points]
         result.messages[gid] = "\n".join(v.message for v in verdicts) or "This cell has no hidden check."

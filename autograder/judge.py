@@ -6,19 +6,22 @@ never face identical numbers while a regrade faces the same ones. `evaluate` com
 student's function returned (plain data from autograder.harness.run_case) with what the reference
 returns on the same cases, and, where the numbers match a catalogued mistake, names that mistake.
 """
+import copy
 import functools
 import hashlib
 import importlib
 import inspect
+import pickle
 import pkgutil
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from autograder.harness import Case, run_case
+from autograder.harness import Case, call_arguments, run_case
 
 TOLERANCE = 1e-6
 SPECS = {}
+CORE = "\0core"  # the id whose seed draws the cases every student faces (no student id holds a NUL)
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Mistake:
     helpers: dict = field(default_factory=dict)
     submission: tuple = None
     where: str = ""  # e.g. "(in rnn_backward) " when seen through a larger function
+    charged: bool = True  # False where the larger function is judged with stand-ins for the smaller one
 
 
 def variant_mistake(id, message, variant, bug, assignment, cell, function, params, helpers=None):
@@ -55,9 +59,19 @@ def variant_mistake(id, message, variant, bug, assignment, cell, function, param
     return Mistake(id, message, buggy, dict(helpers or {}), (assignment, cell, code))
 
 
-def lifted(mistake, wrap, message_prefix=""):
-    """The same mistake seen through a larger function: wrap(fn) builds the larger function around it."""
-    return Mistake(mistake.id, mistake.message, wrap(mistake.fn), mistake.helpers, mistake.submission, message_prefix)
+def lifted(mistake, wrap, message_prefix="", charged=True):
+    """The same mistake seen through a larger function: wrap(fn) builds the larger function around it.
+
+    `charged=False` where the larger check stands in the reference's values for the function that holds the
+    mistake (see Spec.parts): a student who makes it there keeps the larger check's points, and the mistake
+    is recognised here only when the student writes it into the larger function itself."""
+    return Mistake(mistake.id, mistake.message, wrap(mistake.fn), mistake.helpers, mistake.submission, message_prefix,
+                   charged)
+
+
+def uncharged(mistakes):
+    """The mistakes, marked as recognised but not charged to the check that lists them (see lifted)."""
+    return [Mistake(m.id, m.message, m.fn, m.helpers, m.submission, m.where, False) for m in mistakes]
 
 
 def catalogue(assignment=None):
@@ -67,7 +81,8 @@ def catalogue(assignment=None):
     for s in SPECS.values():
         for m in s.mistakes:
             entry = out.setdefault(m.id, [m.message, [], None])
-            entry[1].append(s.name)
+            if m.charged:
+                entry[1].append(s.name)
             if m.submission:
                 entry[0], entry[2] = m.message, m.submission
     return {k: tuple(v) for k, v in out.items() if assignment is None or (v[2] and v[2][0] == assignment)}
@@ -85,6 +100,11 @@ class Spec:
     mistakes: list = field(default_factory=list)
     tolerance: float = TOLERANCE
     blocks: tuple = ()  # (labels, outputs): equal column blocks of those outputs' last axis, e.g. the gates
+    explain: object = None  # (cases, results, reference results) -> lines saying where a failing result goes wrong
+    rounds: int = 2  # how many times the case maker runs on the student's seed, after once on the shared seed
+    parts: tuple = ()  # the student's functions it calls, which the reference's values may stand in for
+    build: object = None  # build(record) -> (reference, helpers) assembled from parts wrapped by record(name, fn)
+    core: bool = True  # whether every student also faces one round drawn from a seed shared by all
 
 
 @dataclass
@@ -95,15 +115,29 @@ class Verdict:
 
 
 def spec(name, function, protocol, reference, outputs=(), helpers=None, mistakes=(), tolerance=TOLERANCE,
-         blocks=()):
+         blocks=(), explain=None, rounds=2, core=True, parts=None, build=None):
     """Decorator registering a case maker as the check `name`. `blocks` is (labels, output names): the last
     axis of those outputs is made of equal blocks, one per label (the gates of an LSTM or GRU, the two
-    directions of a BRNN), which the diagnosis judges one by one."""
+    directions of a BRNN), which the diagnosis judges one by one. `explain(cases, results, references)` gives
+    lines of its own on where a failing result goes wrong (a search's steps, from its log of model calls).
+
+    A student's cases are the maker's cases on a seed all students share (`core`: its fixed cases and one
+    draw of its random ones, so that the same code meets the same cases whoever submits it), then `rounds`
+    draws from the student's own seed; a case met twice is kept once.
+
+    `parts` names the student's own functions that the checked one calls (a backward's forward helper among
+    them); `build(record)` returns the reference and its helpers assembled from the reference's versions of
+    those parts, each wrapped as record(name, part). When one of the parts failed its own check, each case
+    carries what the reference's part returned on the way to the reference's result (`standins`), and the
+    harness lets those values stand in for the student's part wherever it is called with the same
+    arguments: a right function keeps its points although a function it calls is wrong, and the mistake is
+    charged once, where it is made."""
     def register(make_cases):
         if name in SPECS:
             raise ValueError(f"check {name!r} is registered twice")
         SPECS[name] = Spec(name, function, protocol, make_cases, reference, tuple(outputs), dict(helpers or {}),
-                           list(mistakes), tolerance, tuple(blocks))
+                           list(mistakes), tolerance, tuple(blocks), explain=explain, rounds=rounds, core=core,
+                           parts=tuple(parts or ()), build=build)
         return make_cases
     return register
 
@@ -131,7 +165,15 @@ def seed_for(student, name):
 
 def make_cases(name, student):
     s = get_spec(name)
-    cases = [Case(c) for c in s.make_cases(np.random.default_rng(seed_for(student, name)))]
+    seeds = [seed_for(CORE, name)] if s.core else []
+    seeds += [seed_for(student, name if r == 0 else f"{name}#{r}") for r in range(s.rounds)]
+    cases, seen = [], set()
+    for seed in seeds:
+        for c in s.make_cases(np.random.default_rng(seed)):
+            key = hashlib.sha256(pickle.dumps(sorted(dict(c).items(), key=lambda kv: kv[0]))).digest()
+            if key not in seen:
+                seen.add(key)
+                cases.append(Case(c))
     for c in cases:
         c.setdefault("protocol", s.protocol)
     return cases
@@ -143,6 +185,61 @@ def expected_results(name, student):
     s = get_spec(name)
     cases = make_cases(name, student)
     return cases, [run_case(case, s.reference, s.helpers) for case in cases]
+
+
+def failed_functions(earlier):
+    """The student's functions that failed a check judged so far ({check name: passed} -> names)."""
+    return {SPECS[n].function for n, ok in earlier.items() if not ok and n in SPECS}
+
+
+def cases_for(name, student, earlier=None):
+    """The hidden cases of `name` as the student's kernel gets them: with stand-ins for the parts that
+    failed their own checks (see spec's `parts`)."""
+    s = get_spec(name)
+    cases = expected_results(name, student)[0]
+    wanted = [part for part in s.parts if part in failed_functions(earlier or {})]
+    if not wanted:
+        return cases
+    records = _records(name, student)
+    return [Case(case, standins={part: record[part] for part in wanted}) for case, record in zip(cases, records)]
+
+
+@functools.lru_cache(maxsize=16)
+def _records(name, student):
+    """For each case of `name`, {part: [[arguments, what the reference's part returned], ...]} along the
+    reference's own computation, as plain data."""
+    s = get_spec(name)
+    out = []
+    for case in expected_results(name, student)[0]:
+        logs = {part: [] for part in s.parts}
+        reference, helpers = s.build(lambda part, fn: _recording(fn, logs[part]))
+        run_case(case, reference, helpers)
+        out.append(logs)
+    return out
+
+
+def forward_part(name, reference, forward):
+    """The `build` of a backward check whose only part is its forward, the student's function `name`."""
+    return lambda record: (reference, {"forward": record(name, forward)})
+
+
+def _recording(fn, log):
+    def recorded(*args, **kwargs):
+        result = fn(*args, **kwargs)
+        log.append([call_arguments(args, kwargs), copy.deepcopy(_as_numpy(result))])
+        return result
+    return recorded
+
+
+def _as_numpy(value):
+    """A part's result with tensors as numpy arrays, tuples kept as tuples (a cache is read by position)."""
+    if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
+        return value.detach().cpu().numpy().copy()
+    if isinstance(value, (tuple, list)):
+        return type(value)(_as_numpy(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _as_numpy(v) for k, v in value.items()}
+    return value
 
 
 # ---------------------------------------------------------------------------- comparison
@@ -241,13 +338,16 @@ def _outputs(spec_, result):
     return out
 
 
-def evaluate(name, results, student):
-    """Judge a student's results on the hidden cases of `name`. Returns a Verdict."""
+def evaluate(name, results, student, earlier=None):
+    """Judge a student's results on the hidden cases of `name`. Returns a Verdict.
+
+    `earlier` ({check name: passed}, the student's checks judged before this one) keeps a mistake from being
+    charged to a function that passed its own check: the student made it here, not there."""
     s = get_spec(name)
-    cases, wants = expected_results(name, student)
+    cases, references = expected_results(name, student)
     if len(results) != len(cases):
         return Verdict(False, f"{s.function}: expected results for {len(cases)} hidden cases, got {len(results)}")
-    wants = [_outputs(s, w) for w in wants]
+    wants = [_outputs(s, w) for w in references]
     failures, gots, in_place = [], [], False
     for i, (case, result, want) in enumerate(zip(cases, results, wants)):
         where = f"hidden case {i + 1} of {len(cases)}" + (f" ({case['label']})" if case.get("label") else "")
@@ -276,13 +376,25 @@ def evaluate(name, results, student):
     msg = f"{s.function} is wrong on {len(failures)} of {len(cases)} hidden cases. First, {where}: {what}."
     mistake = None if in_place else _diagnose(s, cases, gots)
     if mistake is not None:
-        msg += f"\nLikely cause: {mistake.where}{mistake.message}"
+        msg += f"\nLikely cause: {_where(mistake, s, earlier or {})}{mistake.message}"
     elif in_place:
         msg += ("\nLikely cause: the function changes an array it was given (an in-place operation such as "
                 "`x += ...` or `x[...] = ...` on an input); work on a copy instead.")
-    for line in localise(s, cases, wants, gots):
+    for line in (s.explain(cases, results, references) if s.explain else []) + localise(s, cases, wants, gots):
         msg += "\n" + line
     return Verdict(False, msg, mistake.id if mistake else None)
+
+
+def _where(mistake, s, earlier):
+    """Where a lifted mistake was made: in the smaller function it names, unless that function passed its
+    own check; then in this one (the student wrote the same mistake here)."""
+    inner = mistake.where[len("(in "):-len(") ")] if mistake.where.startswith("(in ") else None
+    if inner is None:
+        return ""
+    own = [n for n, other in SPECS.items() if other.function == inner and n in earlier]
+    if own and all(earlier[n] for n in own):
+        return f"(in {s.function} itself: {inner} passed its check) "
+    return mistake.where
 
 
 # ---------------------------------------------------------------------------- localisation
@@ -362,6 +474,10 @@ def localise(s, cases, wants, gots):
             right = [n for (n, _), _ in pairs if n not in wrong]
             lines.append(f"Where: {', '.join(bad)} {'is' if len(bad) == 1 else 'are'} wrong; "
                          f"{', '.join(right)} {'is' if len(right) == 1 else 'are'} right.")
+        for (n, g), (_, w) in pairs:
+            line = _scaled(n, g, w, case) if n in wrong else None
+            if line:
+                lines.append(line)
         split = _blocks(s, pairs) if s.blocks else None
         if split:
             lines.append(split)
@@ -380,6 +496,36 @@ def localise(s, cases, wants, gots):
     if smallest:
         lines.append(smallest)
     return lines
+
+
+def _scaled(name, got, want, case):
+    """A line when a wrong array is the right one times a constant (zero, a sign, 1/N, 1/T, ...), else None."""
+    if not (isinstance(got, np.ndarray) and isinstance(want, np.ndarray) and got.shape == want.shape
+            and want.size > 1 and got.dtype.kind == "f" and np.all(np.isfinite(got)) and np.any(want)):
+        return None
+    if not np.any(got):
+        return f"Where: {name} is all zeros: it is never computed, or a zero array is returned in its place."
+    c = float(np.vdot(got, want) / np.vdot(want, want))
+    if abs(c - 1) < 1e-9 or _rel_error(got, c * want) > 1e-6:
+        return None
+    args = case.get("forward_args") if case.get("protocol") == "backward" else case.get("args")
+    N = next((a.shape[0] for a in args or () if isinstance(a, np.ndarray) and a.ndim >= 2), None)
+    T = _steps(case)
+    meanings = [(-1, "the right value with the sign flipped")]
+    if N and N > 1:
+        meanings += [(1 / N, f"1/N times the right value (N = {N}): it is averaged over the batch where it is a sum"),
+                     (N, f"N times the right value (N = {N}): a division by N is missing, or one too many")]
+    if T and T > 1:
+        meanings += [(1 / T, f"1/T times the right value (T = {T}): it is averaged over time where it is a sum"),
+                     (T, f"T times the right value (T = {T}): it is counted once per step, or a division by T "
+                         "is missing")]
+    if N and T and N > 1 and T > 1:
+        meanings.append((1 / (N * T), f"1/(N T) times the right value (N = {N}, T = {T}): it is averaged over the "
+                                      "batch and time where it is a sum"))
+    for value, text in meanings:
+        if abs(c - value) <= 1e-6 * abs(value):
+            return f"Where: {name} is {text}."
+    return f"Where: {name} is {c:.4g} times the right value: a constant factor is wrong or missing."
 
 
 def _blocks(s, pairs):

@@ -42,7 +42,7 @@ from solutions import gradcheck  # noqa: E402
 
 sys.modules["gradcheck"] = gradcheck  # what each release ships beside the notebook
 
-LOCALISED = re.compile(r"^(Where:|By block:|Likely cause:)|\bstep\b|\[in \w+, line \d+", re.M)
+LOCALISED = re.compile(r"^(Where\b|By block:|Likely cause:)|\bstep\b|\[in \w+, line \d+", re.M)
 SWAPS = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.MatMult: ast.Mult,
          ast.Pow: ast.Mult, ast.FloorDiv: ast.Div, ast.Mod: ast.FloorDiv,
          ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq,
@@ -222,8 +222,8 @@ def judge_variant(args):
     try:
         try:
             checks = checks_in(cells, solutions, tests, (gid, code))
-        except Exception:  # noqa: BLE001  the variant's cell raises: every id fails
-            return ids, "the cell raises when it is run"
+        except Exception as exc:  # noqa: BLE001  the variant's cell raises: every id fails, with its traceback
+            return ids, f"the cell raises when it is run: {type(exc).__name__}{harness._line_of(exc)}"
         if all(passes(name, fn, helpers, f"eq{i}") for i in range(eq_ids) for _, name, fn, helpers in checks):
             return "equivalent"
         killed, message = [], None

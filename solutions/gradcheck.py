@@ -81,3 +81,60 @@ def numerical_gradient_array(f, x, dout, h=1e-5, order=2):
         return np.sum(out * dout)
 
     return numerical_gradient(weighted, x, h, order)
+
+
+def gradient_error(grad, estimate):
+    """
+    How far an analytic gradient is from a finite-difference estimate: ||grad - estimate|| / ||estimate||.
+
+    0 when they agree; 1 for a gradient of zeros; 2 for one with the wrong sign; k - 1 for one k times too
+    large. Unlike rel_error it does not stop at 1, so it also says how wrong a gradient is. An estimate of
+    norm below 1e-6 (a gradient that should be zero) is compared absolutely: ||grad - estimate||.
+    """
+    grad = np.asarray(grad, dtype=np.float64)
+    estimate = np.asarray(estimate, dtype=np.float64)
+    if grad.shape != estimate.shape:
+        raise ValueError(f"gradient_error needs arrays of one shape, got {grad.shape} and {estimate.shape}")
+    scale = np.linalg.norm(estimate)
+    return float(np.linalg.norm(grad - estimate) / (scale if scale > 1e-6 else 1.0))
+
+
+def check_gradients(loss, inputs, grads, names, h=1e-3, order=4, tol=1e-7, of="the loss"):
+    """
+    Check every analytic gradient against finite differences, and report all of them.
+
+    Inputs:
+    - loss: function of the inputs, loss(*inputs), returning a number
+    - inputs: the point, a list of arrays (none is modified)
+    - grads: the analytic gradients, grads[k] of loss on inputs[k]
+    - names: a name for each gradient, for the report
+    - h, order: the finite-difference step and stencil (see numerical_gradient)
+    - tol: the largest gradient_error that passes
+    - of: what the loss is, for the message
+
+    Prints one line per gradient (its gradient_error, ok or WRONG), then raises AssertionError naming
+    every wrong gradient, first the worst, if any is wrong.
+    """
+    inputs = [np.asarray(v, dtype=np.float64) for v in inputs]
+    grads = list(grads)
+    if len(grads) != len(names):
+        raise AssertionError(f"expected {len(names)} gradients ({', '.join(names)}), got {len(grads)}")
+    wrong = []
+    for k, (name, grad) in enumerate(zip(names, grads)):
+        if np.shape(grad) != inputs[k].shape:
+            print(f"{name:>10}: shape {np.shape(grad)}, expected {inputs[k].shape}  WRONG")
+            wrong.append((np.inf, f"{name} (shape {np.shape(grad)}, expected {inputs[k].shape})"))
+            continue
+
+        def f(v, k=k):
+            args = list(inputs)
+            args[k] = v
+            return loss(*args)
+
+        err = gradient_error(grad, numerical_gradient(f, inputs[k], h, order))
+        print(f"{name:>10}: error {err:.1e}  {'ok' if err < tol else 'WRONG'}")
+        if not err < tol:
+            wrong.append((err if np.isfinite(err) else np.inf, f"{name} ({err:.1e})"))
+    if wrong:
+        listed = ", ".join(text for _, text in sorted(wrong, key=lambda w: -w[0]))
+        raise AssertionError(f"wrong gradients: {listed}; compared with finite differences of {of}")

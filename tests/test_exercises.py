@@ -144,24 +144,56 @@ def test_regrading_gives_the_same_scores(courses, name):
 MISTAKES = [(a, mid) for a in ASSIGNMENTS for mid in sorted(catalogue(a))]
 
 
+@pytest.fixture(scope="module")
+def sandboxed(tmp_path_factory):
+    """grade(name, student, nb) -> the sandboxed grader's result for a released notebook of assignment `name`."""
+    from autograder import commands
+    from autograder.coordinator import forbidden_paths
+    from autograder.grading import grade_submission
+
+    made = {}
+
+    def grade(name, student, nb):
+        if name not in made:
+            course = tmp_path_factory.mktemp(f"boxed-{name}")
+            commands.release(course=course, names=[name], log=lambda *_: None)
+            made[name] = (course, (course / "source" / name / f"{name}.ipynb").read_text(),
+                          {p.name: p.read_bytes() for p in (course / "release" / name).glob("*.py")})
+        course, source, files = made[name]
+        return grade_submission(nbformat.writes(nb).encode(), source, student, name, files=files,
+                                forbidden=forbidden_paths(course))
+
+    return grade
+
+
 @pytest.mark.parametrize("name,mistake", MISTAKES)
-def test_catalogued_mistake_loses_its_points_with_its_message(courses, name, mistake):
+def test_catalogued_mistake_costs_its_own_cells_alone_with_its_message(courses, sandboxed, name, mistake):
+    """A mistake costs the cells whose checks charge it, with its message; every other cell keeps its points,
+    those of larger functions that call the wrong one included (the reference's values stand in for it)."""
     message, check_names, (_, cell, code) = catalogue(name)[mistake]
-    course = courses(name)
-    scores, graded = autograde(course, name, f"m-{mistake}"[:60], release_with(course, name, {**solution_sources(name), cell: code}))
-    outputs = outputs_by_cell(graded)
+    nb = release_with(courses(name), name, {**solution_sources(name), cell: code})
+    result = sandboxed(name, f"m-{mistake}"[:60], nb)
     for test_cell, calls in checks_of_cells(name).items():
-        score, maximum = scores[test_cell]
+        score, maximum = result.scores[test_cell]
         if set(calls) & set(check_names):
             assert score == 0, f"{test_cell} should fail under {mistake}"
-            assert message in outputs[test_cell], f"{test_cell} output lacks the diagnosis:\n{outputs[test_cell]}"
+            assert message in result.messages[test_cell], f"{test_cell} lacks it:\n{result.messages[test_cell]}"
         else:
-            assert score == maximum, f"{test_cell} should pass under {mistake}: {outputs[test_cell]}"
+            assert score == maximum, f"{test_cell} should pass under {mistake}: {result.messages[test_cell]}"
+    assert result.flags == [] and result.problems == [], (result.flags, result.problems)
 
 
 def test_two_students_get_different_hidden_inputs():
-    from autograder.judge import make_cases
+    """Every student faces the shared core first (the same code meets the same cases), then cases of their own."""
+    import numpy as np
 
-    a, b = make_cases("rnn_forward", "alice"), make_cases("rnn_forward", "bob")
-    assert make_cases("rnn_forward", "alice")[0]["args"][0].tolist() == a[0]["args"][0].tolist()
-    assert a[0]["args"][0].shape != b[0]["args"][0].shape or (a[0]["args"][0] != b[0]["args"][0]).any()
+    from autograder.judge import CORE, make_cases
+
+    def inputs(cases):
+        return [np.asarray(c["args"][0]).tobytes() for c in cases]
+
+    a, b, core = (inputs(make_cases("rnn_forward", who)) for who in ("alice", "bob", CORE))
+    assert inputs(make_cases("rnn_forward", "alice")) == a  # a regrade meets the same cases
+    shared = next(k for k in range(len(a) + 1) if k == len(a) or a[k] != b[k])
+    assert shared > 0 and a[:shared] == core[:shared]
+    assert len(a) > shared and not set(a[shared:]) & set(b[shared:])

@@ -6,7 +6,7 @@ recognised where it is made and, lifted, in every larger function that calls the
 """
 import numpy as np
 
-from autograder.judge import lifted, spec, variant_mistake
+from autograder.judge import lifted, spec, uncharged, variant_mistake
 from autograder.specs.common import normal, rnn_params, rnn_sizes
 from autograder.specs.rnn import loss_cases, temporal_softmax_loss_variant
 from solutions import bptt as ref_bptt
@@ -18,6 +18,8 @@ def rnn_step_backward_variant(dh, cache, bug=None):
     x, h_prev, Wxh, Whh, h = cache
     if bug == "no_tanh_derivative":
         da = dh
+    elif bug == "tanh_derivative_at_previous_state":
+        da = dh * (1 - h_prev**2)
     elif bug == "tanh_applied_twice":
         da = dh * (1 - np.tanh(h) ** 2)
     else:
@@ -26,7 +28,7 @@ def rnn_step_backward_variant(dh, cache, bug=None):
     dh_prev = da @ (Whh if bug == "whh_not_transposed" else Whh.T)
     dWxh = x.T @ da
     dWhh = (h if bug == "states_swapped" else h_prev).T @ da
-    dbh = da.sum(axis=1 if bug == "bias_wrong_axis" else 0)
+    dbh = da.mean(axis=0) if bug == "bias_averaged" else da.sum(axis=1 if bug == "bias_wrong_axis" else 0)
     return dx, dh_prev, dWxh, dWhh, dbh
 
 
@@ -43,6 +45,8 @@ def rnn_backward_variant(dh, cache, bug=None):
             da = dh[:, t] * (1 - h[:, t] ** 2) + dh_next
         elif bug == "no_carry":
             da = dh[:, t] * (1 - h[:, t] ** 2)
+        elif bug == "tanh_derivative_at_next_state":  # the state of the step handled before, t + 1
+            da = (dh[:, t] + dh_next) * (1 - h[:, min(t + 1, T - 1)] ** 2)
         else:
             da = (dh[:, t] + dh_next) * (1 - h[:, t] ** 2)
         dx[:, t] = da @ Wxh.T
@@ -50,7 +54,7 @@ def rnn_backward_variant(dh, cache, bug=None):
         dWhh += h_prev.T @ da
         dbh += da.sum(axis=0)
         dh_next = da @ Whh.T
-    return dx, dh_next, dWxh, dWhh, dbh
+    return dx, np.zeros_like(h0) if bug == "dh0_not_returned" else dh_next, dWxh, dWhh, dbh
 
 
 def temporal_affine_backward_variant(dout, cache, bug=None):
@@ -64,6 +68,8 @@ def temporal_affine_backward_variant(dout, cache, bug=None):
     else:
         dW = h.reshape(N * T, H).T @ dout.reshape(N * T, V)
     db = dout.sum(axis=0) if bug == "bias_batch_only" else dout.sum(axis=(0, 1))
+    if bug == "bias_averaged":
+        db = dout.mean(axis=(0, 1))
     return dh, dW, db
 
 
@@ -119,12 +125,20 @@ STEP_MISTAKES = [
     _step("states_swapped", "dWhh uses the new state h_t where it needs the previous one: dWhh = h_prev.T @ da."),
     _step("whh_not_transposed", "the gradient on h_prev multiplies by Whh instead of Whh.T: with row vectors, "
           "a = h_prev @ Whh gives dh_prev = da @ Whh.T."),
+    _step("tanh_derivative_at_previous_state", "the tanh derivative is taken at the previous state: the step's "
+          "output is h = tanh(a), so dh/da = 1 - h**2 with the step's own output h, not h_prev."),
+    _step("bias_averaged", "dbh is averaged over the batch: the loss adds every example's contribution, so the "
+          "bias gradient sums da over the batch (axis 0), as dWxh and dWhh sum over it through the products."),
     _step("bias_wrong_axis", "dbh is summed over the hidden units instead of over the batch: sum da over axis 0, "
           "to get shape (H,)."),
 ]
 SEQ_MISTAKES = [
     _seq("no_carry", "the gradient from step t+1 is not carried back: add dh_next (the gradient on h_t coming "
          "from step t+1) to dh[:, t] before going through tanh, or no gradient flows back in time."),
+    _seq("tanh_derivative_at_next_state", "the tanh derivative at step t is taken at the next state h_{t+1} "
+         "(the one of the step handled just before): at step t it is 1 - h_t**2, with h_t = h[:, t]."),
+    _seq("dh0_not_returned", "the gradient on the initial state h0 is not returned: it is what is carried out of "
+         "the first step (dh_prev after the loop), not zeros."),
     _seq("carry_skips_tanh", "the gradient carried from step t+1 skips the tanh derivative: add dh_next to "
          "dh[:, t] first, then multiply the sum by 1 - h_t**2."),
 ]
@@ -136,6 +150,10 @@ AFFINE_MISTAKES = [
     variant_mistake("affine_last_step_only", "dW uses the last time step only: W is shared by every step, so its "
                     "gradient sums h[:, t].T @ dout[:, t] over all t.", temporal_affine_backward_variant,
                     "last_step_only", "bptt", "temporal_affine_backward", "temporal_affine_backward", "dout, cache"),
+    variant_mistake("affine_bias_averaged", "db is averaged over the batch and time: the bias adds to every "
+                    "output, so its gradient is the sum of dout over axes (0, 1), not the mean.",
+                    temporal_affine_backward_variant, "bias_averaged", "bptt", "temporal_affine_backward",
+                    "temporal_affine_backward", "dout, cache"),
 ]
 
 
@@ -149,13 +167,15 @@ LOSS_MISTAKES = [
           "so do is (softmax(o) - onehot(y)) / N."),
     _loss("logit_instead_of_probability", "the gradient uses the logits instead of the probabilities: "
           "dL/do = softmax(o) - onehot(y), not o - onehot(y)."),
+    _loss("mask_on_loss_only", "the mask is applied to the loss but not to its gradient: a masked-out step adds "
+          "nothing to the loss, so its row of do must be zero too."),
     _loss("mask_ignored", "the mask is ignored: masked-out steps (mask False) add nothing to the loss and get "
           "zero gradient."),
 ]
 
 
 def _through_steps(m):
-    return lifted(m, rnn_backward_from_steps, "(in rnn_step_backward) ")
+    return lifted(m, rnn_backward_from_steps, "(in rnn_step_backward) ", charged=False)
 
 
 def _model(part):
@@ -177,7 +197,10 @@ def _(rng):
 
 
 @spec("rnn_backward", "rnn_backward", "backward", ref.rnn_backward, outputs=("dx", "dh0", "dWxh", "dWhh", "dbh"),
-      helpers={"forward": ref.rnn_forward}, mistakes=SEQ_MISTAKES + [_through_steps(m) for m in STEP_MISTAKES])
+      helpers={"forward": ref.rnn_forward}, mistakes=SEQ_MISTAKES + [_through_steps(m) for m in STEP_MISTAKES],
+      parts=("rnn_step_backward",),
+      build=lambda record: (rnn_backward_from_steps(record("rnn_step_backward", ref.rnn_step_backward)),
+                            {"forward": ref.rnn_forward}))
 def _(rng):
     return [{"forward_args": (normal(rng, N, T, D), normal(rng, N, H), *rnn_params(rng, D, H)),
              "douts": (normal(rng, N, T, H),), "label": label} for label, N, T, D, H in rnn_sizes(rng)]
@@ -202,11 +225,18 @@ def _(rng):
 
 
 @spec("loss_and_grads", "loss_and_grads", "call", ref_bptt.loss_and_grads, outputs=("loss", "grads"),
-      mistakes=[lifted(m, _model("rnn_backward"), "(in rnn_backward) ") for m in SEQ_MISTAKES]
-      + [lifted(m, lambda f: model_loss_and_grads(rnn_backward=rnn_backward_from_steps(f)), "(in rnn_step_backward) ")
-         for m in STEP_MISTAKES]
-      + [lifted(m, _model("affine_backward"), "(in temporal_affine_backward) ") for m in AFFINE_MISTAKES]
-      + [lifted(m, _model("softmax_loss"), "(in temporal_softmax_loss) ") for m in LOSS_MISTAKES])
+      mistakes=uncharged(
+          [lifted(m, _model("rnn_backward"), "(in rnn_backward) ") for m in SEQ_MISTAKES
+           if m.id != "seq_dh0_not_returned"]  # the model's loss has no use for dh0
+          + [lifted(m, lambda f: model_loss_and_grads(rnn_backward=rnn_backward_from_steps(f)),
+                    "(in rnn_step_backward) ") for m in STEP_MISTAKES]
+          + [lifted(m, _model("affine_backward"), "(in temporal_affine_backward) ") for m in AFFINE_MISTAKES]
+          + [lifted(m, _model("softmax_loss"), "(in temporal_softmax_loss) ") for m in LOSS_MISTAKES]),
+      parts=("rnn_backward", "rnn_step_backward", "temporal_affine_backward", "temporal_softmax_loss"),
+      build=lambda record: (model_loss_and_grads(
+          record("rnn_backward", rnn_backward_from_steps(record("rnn_step_backward", ref.rnn_step_backward))),
+          record("temporal_affine_backward", ref.temporal_affine_backward),
+          record("temporal_softmax_loss", ref.temporal_softmax_loss)), {}))
 def _(rng):
     cases = []
     for i, (label, N, T, D, H) in enumerate(rnn_sizes(rng)):

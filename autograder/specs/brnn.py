@@ -6,7 +6,7 @@ notebook's own.
 """
 import numpy as np
 
-from autograder.judge import Mistake, spec, variant_mistake
+from autograder.judge import Mistake, forward_part, spec, uncharged, variant_mistake
 from autograder.specs.common import normal, rnn_params, rnn_sizes
 from solutions import brnn as ref
 from solutions.rnn import rnn_backward, rnn_forward  # noqa: F401 (called by the variants)
@@ -80,11 +80,15 @@ def _(rng):
 
 
 # Reversing the states only reorders the output: the caches, and so the gradients, are right, and the
-# backward check does not list that mistake. A forward run on the unreversed input fills the cache wrongly.
+# backward check does not list that mistake. A forward run on the unreversed input fills the cache wrongly;
+# once birnn_forward has failed its check, the reference's forward stands in for it here, so that mistake is
+# recognised (in a backward that repeats it) but not charged again.
 @spec("birnn_backward", "birnn_backward", "backward", ref.birnn_backward,
       outputs=("dx", "dh0_fwd", "dh0_bwd", "dparams_fwd", "dparams_bwd"), helpers={"forward": ref.birnn_forward},
-      mistakes=[Mistake(INPUT_NOT_REVERSED.id, INPUT_NOT_REVERSED.message, ref.birnn_backward,
-                        {"forward": INPUT_NOT_REVERSED.fn}, INPUT_NOT_REVERSED.submission)] + BACKWARD_MISTAKES)
+      mistakes=uncharged([Mistake(INPUT_NOT_REVERSED.id, INPUT_NOT_REVERSED.message, ref.birnn_backward,
+                                  {"forward": INPUT_NOT_REVERSED.fn}, INPUT_NOT_REVERSED.submission)])
+      + BACKWARD_MISTAKES, parts=("birnn_forward",),
+      build=forward_part("birnn_forward", ref.birnn_backward, ref.birnn_forward))
 def _(rng):
     return [{"forward_args": birnn_args(rng, N, T, D, H), "douts": (normal(rng, N, T, 2 * H),), "label": label}
             for label, N, T, D, H in rnn_sizes(rng)]

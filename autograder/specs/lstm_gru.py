@@ -8,7 +8,7 @@ shows in the sequence backward. Each such check lists the mistake, seen through 
 """
 import numpy as np
 
-from autograder.judge import Mistake, lifted, spec, variant_mistake
+from autograder.judge import Mistake, forward_part, lifted, spec, uncharged, variant_mistake
 from autograder.specs.common import normal, rnn_sizes
 from solutions import gru as gru_ref
 from solutions import lstm as lstm_ref
@@ -198,13 +198,13 @@ GRU_BACKWARD_MISTAKES = [
 
 def _lstm_step_backward_mistakes():
     """Forward mistakes fill the cache the step backward reads; the backward mistakes are its own."""
-    return [through_cache(m, lstm_ref.lstm_step_backward, lambda fn: fn) for m in LSTM_FORWARD_MISTAKES] + \
-        LSTM_BACKWARD_MISTAKES
+    return uncharged([through_cache(m, lstm_ref.lstm_step_backward, lambda fn: fn) for m in LSTM_FORWARD_MISTAKES]) \
+        + LSTM_BACKWARD_MISTAKES
 
 
 def _gru_step_backward_mistakes():
-    return [through_cache(m, gru_ref.gru_step_backward, lambda fn: fn) for m in GRU_FORWARD_MISTAKES] + \
-        GRU_BACKWARD_MISTAKES
+    return uncharged([through_cache(m, gru_ref.gru_step_backward, lambda fn: fn) for m in GRU_FORWARD_MISTAKES]) \
+        + GRU_BACKWARD_MISTAKES
 
 
 # ---------------------------------------------------------------------------- cases
@@ -235,7 +235,8 @@ def _(rng):
 @spec("lstm_step_backward", "lstm_step_backward", "backward", lstm_ref.lstm_step_backward,
       outputs=("dx", "dh_prev", "dc_prev", "dWx", "dWh", "db"), helpers={"forward": lstm_ref.lstm_step_forward},
       blocks=(("gate i", "gate f", "gate g", "gate o"), ("dWx", "dWh", "db")),
-      mistakes=_lstm_step_backward_mistakes())
+      mistakes=_lstm_step_backward_mistakes(), parts=("lstm_step_forward",),
+      build=forward_part("lstm_step_forward", lstm_ref.lstm_step_backward, lstm_ref.lstm_step_forward))
 def _(rng):
     return [{"forward_args": (normal(rng, N, D), normal(rng, N, H), normal(rng, N, H), *lstm_params(rng, D, H)),
              "douts": (normal(rng, N, H), normal(rng, N, H)), "label": label} for label, N, D, H in step_sizes(rng)]
@@ -248,7 +249,9 @@ def lstm_sequence_args(rng, i, N, T, D, H):
 
 
 @spec("lstm_forward", "lstm_forward", "forward", lstm_ref.lstm_forward, outputs=("h",),
-      mistakes=[lifted(m, lstm_sequence_forward) for m in LSTM_FORWARD_MISTAKES])
+      mistakes=[lifted(m, lstm_sequence_forward, charged=False) for m in LSTM_FORWARD_MISTAKES],
+      parts=("lstm_step_forward",),
+      build=lambda record: (lstm_sequence_forward(record("lstm_step_forward", lstm_ref.lstm_step_forward)), {}))
 def _(rng):
     cases = []
     for i, (label, N, T, D, H) in enumerate(rnn_sizes(rng)):
@@ -260,8 +263,13 @@ def _(rng):
 @spec("lstm_backward", "lstm_backward", "backward", lstm_ref.lstm_backward, outputs=("dx", "dh0", "dWx", "dWh", "db"),
       helpers={"forward": lstm_ref.lstm_forward},
       blocks=(("gate i", "gate f", "gate g", "gate o"), ("dWx", "dWh", "db")),
-      mistakes=[through_cache(m, lstm_ref.lstm_backward, lstm_sequence_forward) for m in LSTM_FORWARD_MISTAKES]
-      + [lifted(m, lstm_sequence_backward) for m in LSTM_BACKWARD_MISTAKES])
+      mistakes=uncharged([through_cache(m, lstm_ref.lstm_backward, lstm_sequence_forward)
+                          for m in LSTM_FORWARD_MISTAKES]
+                         + [lifted(m, lstm_sequence_backward) for m in LSTM_BACKWARD_MISTAKES]),
+      parts=("lstm_forward", "lstm_step_forward", "lstm_step_backward"),
+      build=lambda record: (lstm_sequence_backward(record("lstm_step_backward", lstm_ref.lstm_step_backward)), {
+          "forward": record("lstm_forward",
+                            lstm_sequence_forward(record("lstm_step_forward", lstm_ref.lstm_step_forward)))}))
 def _(rng):
     cases = []
     for i, (label, N, T, D, H) in enumerate(rnn_sizes(rng)):
@@ -281,14 +289,17 @@ def _(rng):
 @spec("gru_step_backward", "gru_step_backward", "backward", gru_ref.gru_step_backward,
       outputs=("dx", "dh_prev", "dWx", "dWh", "dbx", "dbh"), helpers={"forward": gru_ref.gru_step_forward},
       blocks=(("gate r", "gate z", "gate n"), ("dWx", "dWh", "dbx", "dbh")),
-      mistakes=_gru_step_backward_mistakes())
+      mistakes=_gru_step_backward_mistakes(), parts=("gru_step_forward",),
+      build=forward_part("gru_step_forward", gru_ref.gru_step_backward, gru_ref.gru_step_forward))
 def _(rng):
     return [{"forward_args": (normal(rng, N, D), normal(rng, N, H), *gru_params(rng, D, H)),
              "douts": (normal(rng, N, H),), "label": label} for label, N, D, H in step_sizes(rng)]
 
 
 @spec("gru_forward", "gru_forward", "forward", gru_ref.gru_forward, outputs=("h",),
-      mistakes=[lifted(m, gru_sequence_forward) for m in GRU_FORWARD_MISTAKES])
+      mistakes=[lifted(m, gru_sequence_forward, charged=False) for m in GRU_FORWARD_MISTAKES],
+      parts=("gru_step_forward",),
+      build=lambda record: (gru_sequence_forward(record("gru_step_forward", gru_ref.gru_step_forward)), {}))
 def _(rng):
     return [{"args": (normal(rng, N, T, D), normal(rng, N, H), *gru_params(rng, D, H)), "label": label}
             for label, N, T, D, H in rnn_sizes(rng)]
@@ -297,8 +308,12 @@ def _(rng):
 @spec("gru_backward", "gru_backward", "backward", gru_ref.gru_backward,
       outputs=("dx", "dh0", "dWx", "dWh", "dbx", "dbh"), helpers={"forward": gru_ref.gru_forward},
       blocks=(("gate r", "gate z", "gate n"), ("dWx", "dWh", "dbx", "dbh")),
-      mistakes=[through_cache(m, gru_ref.gru_backward, gru_sequence_forward) for m in GRU_FORWARD_MISTAKES]
-      + [lifted(m, gru_sequence_backward) for m in GRU_BACKWARD_MISTAKES])
+      mistakes=uncharged([through_cache(m, gru_ref.gru_backward, gru_sequence_forward) for m in GRU_FORWARD_MISTAKES]
+                         + [lifted(m, gru_sequence_backward) for m in GRU_BACKWARD_MISTAKES]),
+      parts=("gru_forward", "gru_step_forward", "gru_step_backward"),
+      build=lambda record: (gru_sequence_backward(record("gru_step_backward", gru_ref.gru_step_backward)), {
+          "forward": record("gru_forward",
+                            gru_sequence_forward(record("gru_step_forward", gru_ref.gru_step_forward)))}))
 def _(rng):
     return [{"forward_args": (normal(rng, N, T, D), normal(rng, N, H), *gru_params(rng, D, H)),
              "douts": (normal(rng, N, T, H),), "label": label} for label, N, T, D, H in rnn_sizes(rng)]

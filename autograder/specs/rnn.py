@@ -29,6 +29,8 @@ def temporal_softmax_loss_variant(o, y, mask=None, bug=None):
     onehot = np.eye(V)[y]
     loss = -(np.sum(logp * onehot, axis=2) * mask).sum()
     do = ((o if bug == "logit_instead_of_probability" else p) - onehot) * mask[..., None]
+    if bug == "mask_on_loss_only":  # the loss is masked, the gradient is not
+        do = p - onehot
     if bug == "averaged_over_time":
         return loss / (N * T), do / (N * T)
     if bug == "no_batch_average":

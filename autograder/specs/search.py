@@ -161,16 +161,18 @@ def _lift(mistakes):
 # ---------------------------------------------------------------------------- models as data
 
 
-def _table(name, rows, default):
-    """A table model: the distribution after each listed prefix, `default` after every other one."""
-    return {"kind": "table", "name": name, "table": [[list(prefix), list(p)] for prefix, p in rows],
-            "default": list(default)}
+def _table(name, rows, default, names=None):
+    """A table model: the distribution after each listed prefix, `default` after every other one; `names`
+    are the tokens' names in the notebook, where it has them."""
+    model = {"kind": "table", "name": name, "table": [[list(prefix), list(p)] for prefix, p in rows],
+             "default": list(default)}
+    return {**model, "names": list(names)} if names else model
 
 
 SLIDES = _table("the lectures' example",
                 [((), [0.5, 0.2, 0.2, 0.1]), ((0,), [0.1, 0.4, 0.3, 0.2]), ((0, 1), [0.2, 0.2, 0.4, 0.2]),
                  ((0, 1, 2), [0.0, 0.2, 0.2, 0.6]), ((0, 2), [0.1, 0.6, 0.2, 0.1]),
-                 ((0, 2, 1), [0.1, 0.2, 0.1, 0.6])], [0.25] * 4)  # A, B, C, eos = 0, 1, 2, 3
+                 ((0, 2, 1), [0.1, 0.2, 0.1, 0.6])], [0.25] * 4, names=("A", "B", "C", "<eos>"))  # eos = 3
 
 
 def uniform(V):
@@ -196,6 +198,11 @@ DETOUR = _table("a model whose best path takes a less likely token",
 STAGGERED = _table("a model that finishes hypotheses one at a time",
                    [((), [0.3, 0.5, 0.2]), ((1,), [0.1, 0.6, 0.3]), ((2,), [0.5, 0.25, 0.25]),
                     ((1, 1), [0.4, 0.3, 0.3]), ((1, 2), [0.2, 0.4, 0.4])], [0.3, 0.4, 0.3])
+# At step 2 the ranking is eos, a token, eos: the second eos ranks at beam_width = 2 while the beam holds
+# one hypothesis, and must be dropped all the same (eos = 2).
+EOS_BEFORE_FULL = _table("a model whose second eos comes before the beam is full",
+                         [((), [0.45, 0.45, 0.1]), ((0,), [0.05, 0.5, 0.45]), ((1,), [0.2, 0.2, 0.6])],
+                         [0.4, 0.35, 0.25])
 # A long sequence of likely tokens beats eos, which is never likely (eos = 2).
 RARE_EOS = _table("a model where eos is rare", [], [0.8, 0.15, 0.05])
 
@@ -224,26 +231,37 @@ def _near_tie(gaps):
     return bool(np.any(np.isnan(gaps)) or np.any((gaps > 0) & (gaps < MARGIN)) or np.any(gaps == 0))
 
 
-def beam_gaps(model, eos, max_len, beam_width, n_best=1, length_penalty=0.0):
-    """The gaps a beam search's decisions rest on: between the first 2K+1 candidates of every step
-    (which enter the beam, which eos rank below K) and between the first n_best+1 scores of the pool."""
-    alive, finished, gaps = [((), 0.0)], [], []
+def beam_trace(model, eos, max_len, beam_width, n_best=1, length_penalty=0.0):
+    """The course's beam search step by step, on the trusted side: ([(ranked candidates [(logprob, tokens)],
+    the alive [(tokens, logprob)], the saved finished [(tokens, logprob, rank)]) for each step], the pool
+    ranked [(score, tokens, logprob, finished)]). Greedy search is the case beam_width = n_best = 1."""
+    alive, finished, steps = [((), 0.0)], [], []
     for _ in range(max_len):
         cands = sorted(((lp + x, tokens + (v,)) for tokens, lp in alive for v, x in enumerate(model(tokens))),
                        key=lambda c: (-c[0], c[1]))
-        gaps += list(_gaps([c[0] for c in cands[: 2 * beam_width + 1]]))
-        alive = []
+        alive, saved = [], []
         for rank, (lp, tokens) in enumerate(cands):
             if tokens[-1] == eos:
                 if rank < beam_width:
-                    finished.append(ref.length_normalized(lp, len(tokens), length_penalty))
+                    saved.append((tokens, lp, rank))
             elif len(alive) < beam_width:
                 alive.append((tokens, lp))
+        finished += saved
+        steps.append((cands, alive, saved))
         if len(finished) >= n_best or not alive:
             break
-    else:
-        finished += [ref.length_normalized(lp, len(tokens), length_penalty) for tokens, lp in alive]
-    return gaps + list(_gaps(sorted(finished, reverse=True)[: n_best + 1]))
+    pool = [(ref.length_normalized(lp, len(t), length_penalty), t, lp, True) for t, lp, _ in finished]
+    if len(finished) < n_best:
+        pool += [(ref.length_normalized(lp, len(t), length_penalty), t, lp, False) for t, lp in alive]
+    return steps, sorted(pool, key=lambda p: (-p[0], p[1]))
+
+
+def beam_gaps(model, eos, max_len, beam_width, n_best=1, length_penalty=0.0):
+    """The gaps a beam search's decisions rest on: between the first 2K+1 candidates of every step
+    (which enter the beam, which eos rank below K) and between the first n_best+1 scores of the pool."""
+    steps, pool = beam_trace(model, eos, max_len, beam_width, n_best, length_penalty)
+    gaps = [g for cands, _, _ in steps for g in _gaps([c[0] for c in cands[: 2 * beam_width + 1]])]
+    return gaps + list(_gaps([p[0] for p in pool[: n_best + 1]]))
 
 
 def exhaustive_gaps(model, V, eos, max_len, length_penalty=0.0):
@@ -290,6 +308,238 @@ def _label_model(model):
     return model["name"]
 
 
+# ---------------------------------------------------------------------------- where a search goes wrong
+#
+# The harness logs the prefixes a search asks its model for (harness.logged); the prefixes of L tokens
+# are the hypotheses kept alive after step L. Comparing them with the reference's, step by step, finds the
+# first step at which the student's search keeps other hypotheses, and the candidates' log-probabilities
+# there say which rule was broken; where every step agrees, the returned hypotheses are checked field by
+# field and against the pool.
+
+CLOSE = 1e-9
+
+
+def _words(tokens, model, eos):
+    names = model.get("names")
+    return "(" + " ".join(names[v] if names and 0 <= v < len(names) else "<eos>" if v == eos else str(v)
+                          for v in tokens) + ")"
+
+
+def _by_length(calls):
+    """{L: the distinct prefixes of L tokens asked for, in order of first asking}."""
+    out = {}
+    for c in calls or ():
+        prefixes = out.setdefault(len(c), [])
+        if tuple(c) not in prefixes:
+            prefixes.append(tuple(c))
+    return out
+
+
+def _settings(name, case):
+    """(eos, max_len, beam_width, n_best, length_penalty) of a case of the check `name`."""
+    args, kwargs = case["args"], case.get("kwargs") or {}
+    if name == "greedy_search":
+        return args[0], args[1], 1, 1, 0.0
+    if name == "exhaustive_search":
+        return args[1], args[2], None, 1, kwargs.get("length_penalty", 0.0)
+    return args[0], args[1], args[2], kwargs.get("n_best", 1), kwargs.get("length_penalty", 0.0)
+
+
+def explain(name):
+    """The `explain` of a search check: lines on the first failing case whose search ran."""
+    def lines(cases, results, references):
+        for case, got, want in zip(cases, results, references):
+            if "outputs" in got and "outputs" in want and compare(got["outputs"], want["outputs"], "out", 1e-6):
+                label = f" ({case['label']})" if case.get("label") else ""
+                why = explain_case(name, case, got, want)
+                return [f"Where{label}: {why}"] if why else []
+        return []
+    return lines
+
+
+def explain_case(name, case, got, want):
+    eos, max_len, K, n_best, alpha = _settings(name, case)
+    model = make_model(case["model"])
+
+    def w(tokens):
+        return _words(tokens, case["model"], eos)
+
+    if K is None:
+        return _explain_exhaustive(case, got, want, model, eos, max_len, alpha, w)
+    steps, pool = beam_trace(model, eos, max_len, K, n_best, alpha)
+    complete = len(got.get("calls") or ()) < 120
+    mine, theirs = _by_length(got.get("calls")), _by_length(want.get("calls"))
+    what = "beam_width = 1 (greedy)" if name == "greedy_search" else f"beam_width = {K}"
+    for L in range(max_len + 1):
+        a, b = mine.get(L, []), theirs.get(L, [])
+        ended = [t for t in a if eos in t]
+        if ended:
+            return (f"after step {L} your search asks the model to continue {w(ended[0])}, which has ended with "
+                    "eos. Rule: a hypothesis ending with eos is finished; it is set aside, never expanded.")
+        if set(a) == set(b):
+            continue
+        kept = ", ".join(map(w, b)) or "nothing"
+        if not a and complete:
+            low = _low_eos(_hypotheses(got["outputs"]), steps, K, w)
+            if low:
+                return f"your search stops after step {L}, too early: {low}"
+            done = sum(len(saved) for _, _, saved in steps[:L])
+            return (f"your search stops after step {L}; the reference goes on, keeping {kept} alive, since it "
+                    f"has {done} finished of n_best = {n_best}. Rule: stop once n_best hypotheses have finished, "
+                    "or after step max_len.")
+        if not b:
+            done = sum(len(saved) for _, _, saved in steps[:L])
+            why = (f"it has {done} finished of n_best = {n_best}" if done >= n_best else "no candidate is left")
+            return (f"your search goes on to step {L + 1} with {', '.join(map(w, a))}, but the reference stops "
+                    f"after step {L}: {why}. Rule: stop once n_best hypotheses have finished.")
+        if len(a) > K:
+            return (f"after step {L} your search keeps {len(a)} hypotheses alive, more than {what}: "
+                    f"{', '.join(map(w, a))}; the reference keeps {kept}.")
+        cands = {tokens: lp for lp, tokens in steps[L - 1][0]} if 0 < L <= len(steps) else {}
+        if set(a) < set(b):
+            saved = steps[L - 1][2] if 0 < L <= len(steps) else []
+            if saved:
+                return (f"after step {L} your search keeps only {', '.join(map(w, a))} alive; the reference keeps "
+                        f"{kept}. {w(saved[0][0])} finished at this step and was set aside. Rule: a beam is "
+                        f"refilled: the next-ranked candidates without eos take the free places, up to {what}.")
+            return (f"after step {L} your search keeps only {', '.join(map(w, a))} alive; the reference keeps "
+                    f"{kept}: the {what} best candidates without eos stay alive.")
+        extra = next(t for t in a if t not in b)
+        missing = next((t for t in b if t not in a), None)
+        if missing is None or extra not in cands or missing not in cands:
+            return (f"after step {L} your search keeps {', '.join(map(w, a))} alive; the reference keeps {kept}. "
+                    "Rule: candidates are the alive hypotheses each extended by every token, ranked by cumulative "
+                    "log-probability.")
+        mine_lp, ref_lp = cands[extra], cands[missing]
+        if abs(mine_lp - ref_lp) <= CLOSE:
+            return (f"after step {L} your search keeps {w(extra)} where the reference keeps {w(missing)}; both have "
+                    f"log-probability {ref_lp:.4f}. Rule: a tie goes to the tokens that come first "
+                    f"lexicographically ({w(min(extra, missing))}).")
+        last = model(extra[:-1])[extra[-1]], model(missing[:-1])[missing[-1]]
+        if last[0] > last[1] and mine_lp < ref_lp:
+            return (f"after step {L} your search keeps {w(extra)} (cumulative log-probability {mine_lp:.4f}, its "
+                    f"last token {last[0]:.4f}) over {w(missing)} ({ref_lp:.4f}, last token {last[1]:.4f}). Rule: "
+                    "rank candidates by the log-probability of the whole prefix, not of the last token.")
+        return (f"after step {L} your search keeps {w(extra)} (cumulative log-probability {mine_lp:.4f}) where the "
+                f"reference keeps {w(missing)} ({ref_lp:.4f}). Rule: the alive beam holds the {what} candidates "
+                "of highest cumulative log-probability that do not end with eos.")
+    return _explain_pool(got, want, model, eos, max_len, K, n_best, alpha, steps, w)
+
+
+def _hypotheses(outputs):
+    """The hypotheses a search returned, as records (the check wraps the result in a 1-tuple)."""
+    out = outputs[0] if isinstance(outputs, list) and len(outputs) == 1 else outputs
+    out = out if isinstance(out, list) else [out]
+    return [h for h in out if isinstance(h, dict) and {"tokens", "logprob", "score", "finished"} <= set(h)]
+
+
+def _field_problem(h, model, eos, max_len, alpha, w):
+    """What is wrong with one returned hypothesis taken alone (its log-probability, score, flag), or None."""
+    tokens = tuple(h["tokens"])
+    if eos in tokens[:-1]:
+        return f"{w(tokens)} goes on after eos. Rule: eos ends a hypothesis."
+    if len(tokens) > max_len:
+        return f"{w(tokens)} has {len(tokens)} tokens, more than max_len = {max_len}."
+    if not tokens:
+        return "a returned hypothesis has no tokens."
+    true = float(sum(model(tokens[:i])[v] for i, v in enumerate(tokens)))
+    if not np.isclose(h["logprob"], true, rtol=1e-6, atol=1e-9):
+        return (f"{w(tokens)} has logprob {h['logprob']:.4f}; the sum of its tokens' log-probabilities is "
+                f"{true:.4f}. Rule: logprob adds log P(token | prefix) over every token, eos included.")
+    if bool(h["finished"]) != (tokens[-1] == eos):
+        return (f"{w(tokens)} has finished={h['finished']}. Rule: a hypothesis is finished exactly when it ends "
+                "with eos.")
+    score = ref.length_normalized(h["logprob"], len(tokens), alpha)
+    if np.isclose(h["score"], score, rtol=1e-6, atol=1e-9):
+        return None
+    if alpha and np.isclose(h["score"], h["logprob"], rtol=1e-6, atol=1e-9):
+        why = "the length penalty is ignored"
+    elif tokens[-1] == eos and np.isclose(h["score"], ref.length_normalized(h["logprob"], len(tokens) - 1, alpha)):
+        why = "the length leaves out eos; len(tokens) counts every token, eos included"
+    else:
+        why = "score = logprob / len(tokens) ** length_penalty"
+    return f"{w(tokens)} has score {h['score']:.4f}, expected {score:.4f}. Rule: {why}."
+
+
+def _low_eos(mine, steps, K, w):
+    """A returned finished hypothesis whose eos candidate the course's rules drop at its step, or None."""
+    saved = {t for _, _, s in steps for t, _, _ in s}
+    for h in mine:
+        tokens = tuple(h["tokens"])
+        L = len(tokens)
+        if not (h["finished"] and tokens not in saved and 0 < L <= len(steps)):
+            continue
+        cands = steps[L - 1][0]
+        rank = next((r for r, (_, t) in enumerate(cands) if t == tokens), None)
+        if rank is None:
+            continue
+        if rank >= K and abs(cands[rank][0] - cands[K - 1][0]) <= CLOSE:
+            return (f"{w(tokens)} is returned as finished, but at step {L} it ties with {w(cands[K - 1][1])}, "
+                    f"which comes first lexicographically, and so ranks {rank + 1}, outside beam_width = {K}. "
+                    "Rule: a tie goes to the tokens that come first lexicographically.")
+        return (f"{w(tokens)} is returned as finished, but at step {L} it ranked {rank + 1} among the "
+                f"candidates, outside beam_width = {K}. Rule: a candidate ending with eos counts only when its "
+                "rank is below beam_width; a lower-ranked one is dropped.")
+    return None
+
+
+def _explain_pool(got, want, model, eos, max_len, K, n_best, alpha, steps, w):
+    """Where every step's beam agrees with the reference's: what differs among the returned hypotheses."""
+    mine, theirs = _hypotheses(got["outputs"]), _hypotheses(want["outputs"])
+    for h in mine:
+        problem = _field_problem(h, model, eos, max_len, alpha, w)
+        if problem:
+            return problem
+    low = _low_eos(mine, steps, K, w)
+    if low:
+        return low
+    got_t, want_t = [tuple(h["tokens"]) for h in mine], [tuple(h["tokens"]) for h in theirs]
+    unfinished = [t for t, h in zip(want_t, theirs) if not h["finished"] and t not in got_t]
+    if unfinished:
+        return (f"{w(unfinished[0])} is missing: the search reached max_len = {max_len} with it alive. Rule: when "
+                "fewer than n_best have finished by max_len, the alive hypotheses join the pool, unfinished.")
+    if sorted(got_t) == sorted(want_t):
+        return (f"the right hypotheses in the wrong order: {', '.join(map(w, got_t))}; expected "
+                f"{', '.join(map(w, want_t))}. Rule: rank the pool by score, best first, ties by tokens.")
+    if len(got_t) != len(want_t):
+        return (f"{len(got_t)} hypotheses returned, expected {len(want_t)}: {', '.join(map(w, want_t))}. Rule: "
+                f"return the first n_best = {n_best} of the pool.")
+    return (f"every step keeps the right beam, yet the result is {', '.join(map(w, got_t))}, expected "
+            f"{', '.join(map(w, want_t))}. Rule: the pool is the finished hypotheses (and, at max_len, the alive "
+            "ones), ranked by score.")
+
+
+def _explain_exhaustive(case, got, want, model, eos, max_len, alpha, w):
+    mine, theirs = _by_length(got.get("calls")), _by_length(want.get("calls"))
+    for L in sorted(set(mine) | set(theirs)):
+        a, b = mine.get(L, []), theirs.get(L, [])
+        ended = [t for t in a if eos in t]
+        if ended:
+            return (f"your search asks the model to continue {w(ended[0])}, which has ended with eos. Rule: a "
+                    "sequence ends at eos.")
+        if a and not b:
+            return (f"your search extends prefixes of {L} tokens, such as {w(a[0])}: a sequence holds at most "
+                    f"max_len = {max_len} tokens, eos included.")
+        if b and not a and len(got.get("calls") or ()) < 120:
+            return (f"your search never extends a prefix of {L} tokens, such as {w(b[0])}: every sequence of up to "
+                    f"max_len = {max_len} tokens is a candidate.")
+    mine_h, theirs_h = _hypotheses(got["outputs"]), _hypotheses(want["outputs"])
+    for h in mine_h:
+        problem = _field_problem(h, model, eos, max_len, alpha, w)
+        if problem:
+            return problem
+    if not (mine_h and theirs_h):
+        return None
+    g, t = mine_h[0], theirs_h[0]
+    rule = "the best score over every sequence that ends with eos or reaches max_len, ties by tokens"
+    if alpha and g["logprob"] > t["logprob"]:
+        rule = "compare sequences by score = logprob / len(tokens) ** length_penalty, not by logprob"
+    elif t["finished"] is False and g["finished"]:
+        rule = "a sequence that reaches max_len without eos is a candidate too (finished=False)"
+    return (f"the best is {w(t['tokens'])} with score {t['score']:.4f}; yours, {w(g['tokens'])}, scores "
+            f"{g['score']:.4f}. Rule: {rule}.")
+
+
 # ---------------------------------------------------------------------------- greedy and exhaustive
 
 
@@ -298,6 +548,7 @@ def greedy_case(model, eos, max_len):
 
 
 @spec("greedy_search", "greedy_search", "search", _one(ref.greedy_search), outputs=("hypothesis",),
+      explain=explain("greedy_search"), rounds=6,
       mistakes=_lift([GREEDY_EOS_NOT_APPENDED]))
 def _(rng):
     cases = [greedy_case(SLIDES, 3, 10), greedy_case(SLIDES, 3, 2), greedy_case(uniform(3), 2, 3),
@@ -324,6 +575,7 @@ TWO_TIED = _table("a model with tied sequences", [], [0.45, 0.45, 0.1])
 
 
 @spec("exhaustive_search", "exhaustive_search", "search", _one(ref.exhaustive_search), outputs=("hypothesis",),
+      explain=explain("exhaustive_search"), rounds=6,
       mistakes=_lift([EXHAUSTIVE_LENGTH_PENALTY_IGNORED, EXHAUSTIVE_UNFINISHED_EXCLUDED]))
 def _(rng):
     cases = [exhaustive_case(SLIDES, 4, 3, 4, 0.0), exhaustive_case(SLIDES, 4, 3, 5, 1.0),
@@ -380,7 +632,8 @@ def _others(listed):
 BASIC = [EOS_AT_ANY_RANK, LAST_TOKEN_RANKING, TIES_REVERSED]
 
 
-@spec("beam_search_basic", "beam_search", "search", REF_BEAM, outputs=("hypotheses",), mistakes=_lift(BASIC))
+@spec("beam_search_basic", "beam_search", "search", REF_BEAM, outputs=("hypotheses",),
+      explain=explain("beam_search_basic"), rounds=6, mistakes=_lift(BASIC))
 def _(rng):
     """n_best = 1, no length penalty, searches that end with a finished hypothesis; beam_width 1 is greedy."""
     cases = [beam_case(SLIDES, 3, 10, 2), beam_case(SLIDES, 3, 10, 1), beam_case(TIE_THEN_EOS, 2, 6, 1),
@@ -396,12 +649,14 @@ def _(rng):
 N_BEST = [EOS_AT_ANY_RANK, LAST_TOKEN_RANKING, TIES_REVERSED, EOS_EXPANDED, STOP_AT_FIRST_FINISHED, UNFINISHED_DROPPED]
 
 
-@spec("beam_search_n_best", "beam_search", "search", REF_BEAM, outputs=("hypotheses",), mistakes=_lift(N_BEST))
+@spec("beam_search_n_best", "beam_search", "search", REF_BEAM, outputs=("hypotheses",),
+      explain=explain("beam_search_n_best"), rounds=6, mistakes=_lift(N_BEST))
 def _(rng):
     """n_best > 1 without length penalty: when the search stops, and what the pool holds."""
     cases = [beam_case(SLIDES, 3, 10, 2, n_best=2), beam_case(SLIDES, 3, 10, 2, n_best=3),
              beam_case(STAGGERED, 0, 5, 2, n_best=3), beam_case(uniform(3), 2, 3, 3, n_best=4),
-             beam_case(TIE_THEN_EOS, 2, 4, 1, n_best=2)]
+             beam_case(TIE_THEN_EOS, 2, 4, 1, n_best=2), beam_case(EOS_BEFORE_FULL, 2, 5, 2, n_best=2),
+             beam_case(EOS_BEFORE_FULL, 2, 5, 2, n_best=3)]
 
     def make(rng):
         return _random_beam(rng, (0.0, 1.5), (3, 8), (1, 5), n_best=(2, 5))
@@ -415,12 +670,14 @@ LENGTH_PENALTY = [LENGTH_PENALTY_IGNORED, EOS_NOT_COUNTED, EOS_AT_ANY_RANK, LAST
 
 
 @spec("beam_search_length_penalty", "beam_search", "search", REF_BEAM, outputs=("hypotheses",),
+      explain=explain("beam_search_length_penalty"), rounds=6,
       mistakes=_lift(LENGTH_PENALTY))
 def _(rng):
     """length_penalty > 0: the scores, and the final ranking of hypotheses of different lengths."""
     cases = [beam_case(SLIDES, 3, 10, 2, length_penalty=1.0), beam_case(SLIDES, 3, 10, 3, n_best=2, length_penalty=1.0),
              beam_case(SLIDES, 3, 6, 2, n_best=3, length_penalty=0.5),
-             beam_case(STAGGERED, 0, 5, 2, n_best=3, length_penalty=0.8)]
+             beam_case(STAGGERED, 0, 5, 2, n_best=3, length_penalty=0.8),
+             beam_case(EOS_BEFORE_FULL, 2, 5, 2, n_best=2, length_penalty=1.0)]
 
     def make(rng):
         return _random_beam(rng, (0.0, 1.5), (3, 8), (1, 5), n_best=(1, 4), length_penalty=(0.3, 1.5))
@@ -432,7 +689,8 @@ def _(rng):
 MAX_LEN = [UNFINISHED_DROPPED, EOS_AT_ANY_RANK, LAST_TOKEN_RANKING, TIES_REVERSED]
 
 
-@spec("beam_search_max_len", "beam_search", "search", REF_BEAM, outputs=("hypotheses",), mistakes=_lift(MAX_LEN))
+@spec("beam_search_max_len", "beam_search", "search", REF_BEAM, outputs=("hypotheses",),
+      explain=explain("beam_search_max_len"), rounds=6, mistakes=_lift(MAX_LEN))
 def _(rng):
     """n_best = 1, no length penalty, searches that reach max_len: the alive hypotheses are the answer."""
     cases = [beam_case(SLIDES, 3, 3, 2), beam_case(SLIDES, 3, 1, 2), beam_case(uniform(3), 2, 3, 2),

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from autograder.judge import lifted, spec, variant_mistake
+from autograder.judge import lifted, spec, uncharged, variant_mistake
 from autograder.specs.common import as_tensors, normal
 from solutions import gru as gru_ref
 from solutions import seq2seq as ref
@@ -358,7 +358,8 @@ def _(rng):
 
 
 @spec("encode", "encode", "call", ref_encode, outputs=("context",),
-      mistakes=[_t(m) for m in ENCODE_MISTAKES] + [_t(m, _encode_with_cell, IN_CELL) for m in CELL_MISTAKES])
+      mistakes=[_t(m) for m in ENCODE_MISTAKES] + uncharged([_t(m, _encode_with_cell, IN_CELL) for m in CELL_MISTAKES]),
+      parts=("gru_cell",), build=lambda record: (on_tensors(_encode_with_cell(record("gru_cell", gru_cell))), {}))
 def _(rng):
     cases = []
     for _, N, S, _, E, H, Vs, Vt in model_sizes(rng):
@@ -369,7 +370,8 @@ def _(rng):
 
 
 @spec("decode_step", "decode_step", "call", ref_decode_step, outputs=("logits", "h"),
-      mistakes=[_t(m) for m in DECODE_MISTAKES] + [_t(m, _decode_with_cell, IN_CELL) for m in CELL_MISTAKES])
+      mistakes=[_t(m) for m in DECODE_MISTAKES] + uncharged([_t(m, _decode_with_cell, IN_CELL) for m in CELL_MISTAKES]),
+      parts=("gru_cell",), build=lambda record: (on_tensors(_decode_with_cell(record("gru_cell", gru_cell))), {}))
 def _(rng):
     cases = []
     for _, N, _, _, E, H, Vs, Vt in model_sizes(rng):
@@ -383,9 +385,12 @@ def _(rng):
 
 @spec("seq2seq_forward", "seq2seq_forward", "call", ref_seq2seq_forward, outputs=("logits",),
       mistakes=[_t(m) for m in FORWARD_MISTAKES]
-      + [_t(m, lambda f: _forward_with(encode_fn=f), "(in encode) ") for m in ENCODE_MISTAKES]
-      + [_t(m, lambda f: _forward_with(decode_fn=f), "(in decode_step) ") for m in DECODE_MISTAKES]
-      + [_t(m, lambda f: _forward_with(cell=f), IN_CELL) for m in CELL_MISTAKES])
+      + uncharged([_t(m, lambda f: _forward_with(encode_fn=f), "(in encode) ") for m in ENCODE_MISTAKES]
+                  + [_t(m, lambda f: _forward_with(decode_fn=f), "(in decode_step) ") for m in DECODE_MISTAKES]
+                  + [_t(m, lambda f: _forward_with(cell=f), IN_CELL) for m in CELL_MISTAKES]),
+      parts=("encode", "decode_step", "gru_cell"), build=lambda record: (on_tensors(_forward_with(
+          encode_fn=record("encode", _encode_with_cell(record("gru_cell", gru_cell))),
+          decode_fn=record("decode_step", _decode_with_cell(record("gru_cell", gru_cell))))), {}))
 def _(rng):
     cases = []
     for label, N, S, T, E, H, Vs, Vt in model_sizes(rng):

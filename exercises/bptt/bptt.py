@@ -26,7 +26,7 @@
 # %% setup
 import numpy as np
 
-from gradcheck import numerical_gradient, numerical_gradient_array, rel_error
+from gradcheck import check_gradients, rel_error
 
 
 def rnn_step_forward(x, h_prev, Wxh, Whh, bh):
@@ -102,12 +102,9 @@ args = [rng.standard_normal((3, 4)), rng.standard_normal((3, 5)), rng.standard_n
         rng.standard_normal((5, 5)) * 0.5, rng.standard_normal(5) * 0.5]
 dh = rng.standard_normal((3, 5))
 grads = rnn_step_backward(dh, rnn_step_forward(*args)[1])
-for i, name in enumerate(["dx", "dh_prev", "dWxh", "dWhh", "dbh"]):
-    assert grads[i].shape == args[i].shape, f"{name} should have shape {args[i].shape}, got {grads[i].shape}"
-    f = lambda v: rnn_step_forward(*args[:i], v, *args[i + 1:])[0]
-    err = rel_error(grads[i], numerical_gradient_array(f, args[i], dh))
-    print(f"{name}: relative error {err:.2e}")
-    assert err < 1e-7, f"{name} does not match finite differences (relative error {err:.2e})"
+# every gradient's error is printed (0: right, 1: zeros, 2: wrong sign), then the wrong ones are named
+check_gradients(lambda *a: np.sum(rnn_step_forward(*a)[0] * dh), args, grads,
+                ["dx", "dh_prev", "dWxh", "dWhh", "dbh"], of="sum(rnn_step_forward(...)[0] * dh)")
 
 # %% [markdown]
 # ## 2. Backpropagation through time
@@ -163,12 +160,8 @@ args = [rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 4)), rng.standar
         rng.standard_normal((4, 4)) * 0.5, rng.standard_normal(4) * 0.5]
 dh = rng.standard_normal((2, 5, 4))
 grads = rnn_backward(dh, rnn_forward(*args)[1])
-for i, name in enumerate(["dx", "dh0", "dWxh", "dWhh", "dbh"]):
-    assert grads[i].shape == args[i].shape, f"{name} should have shape {args[i].shape}, got {grads[i].shape}"
-    f = lambda v: rnn_forward(*args[:i], v, *args[i + 1:])[0]
-    err = rel_error(grads[i], numerical_gradient_array(f, args[i], dh, h=1e-3, order=4))
-    print(f"{name}: relative error {err:.2e}")
-    assert err < 1e-7, f"{name} does not match finite differences (relative error {err:.2e})"
+check_gradients(lambda *a: np.sum(rnn_forward(*a)[0] * dh), args, grads, ["dx", "dh0", "dWxh", "dWhh", "dbh"],
+                of="sum(rnn_forward(...)[0] * dh)")
 
 # %% [markdown]
 # ## 3. The output layer backward
@@ -208,12 +201,8 @@ rng = np.random.default_rng(2)
 args = [rng.standard_normal((2, 3, 4)), rng.standard_normal((4, 5)), rng.standard_normal(5)]
 dout = rng.standard_normal((2, 3, 5))
 grads = temporal_affine_backward(dout, temporal_affine_forward(*args)[1])
-for i, name in enumerate(["dh", "dW", "db"]):
-    assert grads[i].shape == args[i].shape, f"{name} should have shape {args[i].shape}, got {grads[i].shape}"
-    f = lambda v: temporal_affine_forward(*args[:i], v, *args[i + 1:])[0]
-    err = rel_error(grads[i], numerical_gradient_array(f, args[i], dout))
-    print(f"{name}: relative error {err:.2e}")
-    assert err < 1e-7, f"{name} does not match finite differences (relative error {err:.2e})"
+check_gradients(lambda *a: np.sum(temporal_affine_forward(*a)[0] * dout), args, grads, ["dh", "dW", "db"],
+                of="sum(temporal_affine_forward(...)[0] * dout)")
 
 # %% [markdown]
 # ## 4. The loss and its gradient
@@ -262,10 +251,8 @@ rng = np.random.default_rng(3)
 o, y = rng.standard_normal((3, 4, 5)), rng.integers(0, 5, (3, 4))
 mask = rng.random((3, 4)) > 0.3
 for m in (None, mask):
-    _, do = temporal_softmax_loss(o, y, m)
-    err = rel_error(do, numerical_gradient(lambda v: temporal_softmax_loss(v, y, m)[0], o))
-    print(f"do (mask {'on' if m is not None else 'off'}): relative error {err:.2e}")
-    assert err < 1e-7, f"do does not match finite differences (relative error {err:.2e})"
+    check_gradients(lambda v: temporal_softmax_loss(v, y, m)[0], [o], [temporal_softmax_loss(o, y, m)[1]],
+                    [f"do, mask {'on' if m is not None else 'off'}"], of="the loss")
 
 # %% [markdown]
 # ## 5. The whole model
@@ -313,9 +300,6 @@ rng = np.random.default_rng(4)
 x, y = rng.standard_normal((2, 6, 3)), rng.integers(0, 5, (2, 6))
 loss, grads = loss_and_grads(params, x, y)
 assert sorted(grads) == sorted(params), f"grads should have the keys {sorted(params)}, got {sorted(grads)}"
-for name in params:
-    assert grads[name].shape == params[name].shape, f"grads[{name!r}] should have shape {params[name].shape}"
-    f = lambda v: loss_and_grads({**params, name: v}, x, y)[0]
-    err = rel_error(grads[name], numerical_gradient(f, params[name], h=1e-3, order=4))
-    print(f"{name}: relative error {err:.2e}")
-    assert err < 1e-7, f"the gradient on {name} does not match finite differences (relative error {err:.2e})"
+names = list(params)
+check_gradients(lambda *values: loss_and_grads(dict(zip(names, values)), x, y)[0], [params[n] for n in names],
+                [grads[n] for n in names], names, of="loss_and_grads(...)[0]")

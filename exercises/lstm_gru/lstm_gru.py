@@ -42,7 +42,7 @@
 # %% setup
 import numpy as np
 
-from gradcheck import numerical_gradient, rel_error
+from gradcheck import check_gradients, rel_error
 
 np.set_printoptions(precision=4, suppress=True)
 
@@ -56,22 +56,6 @@ def sigmoid(a):
     e = np.exp(a[~pos])
     out[~pos] = e / (1.0 + e)
     return out
-
-
-def gradient_errors(loss, inputs, grads, names):
-    """{name: relative error} between each analytic gradient and a finite-difference estimate.
-
-    `loss(*inputs)` is a number and grads[k] is its gradient on inputs[k]; the estimate uses the
-    fourth-order stencil, which is accurate enough here to expect errors below 1e-7.
-    """
-    errors = {}
-    for k, (name, grad) in enumerate(zip(names, grads)):
-        def f(v, k=k):
-            args = list(inputs)
-            args[k] = v
-            return loss(*args)
-        errors[name] = rel_error(grad, numerical_gradient(f, inputs[k], h=1e-3, order=4))
-    return errors
 
 # %% [markdown]
 # ## Part 1: the LSTM
@@ -202,8 +186,7 @@ def loss(*args):
     return np.sum(h * dh) + np.sum(c * dc)
 
 
-for name, err in gradient_errors(loss, inputs, grads, names).items():
-    assert err < 1e-7, f"{name} does not match finite differences of lstm_step_forward: relative error {err:.2e}"
+check_gradients(loss, inputs, grads, names, of="a loss on lstm_step_forward")
 print("visible tests passed")
 
 # %% [markdown]
@@ -332,8 +315,7 @@ def loss(*args):
     return np.sum(lstm_forward(*args, c0)[0] * dh)
 
 
-for name, err in gradient_errors(loss, inputs, grads, names).items():
-    assert err < 1e-7, f"{name} does not match finite differences of lstm_forward: relative error {err:.2e}"
+check_gradients(loss, inputs, grads, names, of="a loss on lstm_forward")
 print("visible tests passed")
 
 # %% [markdown]
@@ -458,8 +440,7 @@ def loss(*args):
     return np.sum(gru_step_forward(*args)[0] * dh)
 
 
-for name, err in gradient_errors(loss, inputs, grads, names).items():
-    assert err < 1e-7, f"{name} does not match finite differences of gru_step_forward: relative error {err:.2e}"
+check_gradients(loss, inputs, grads, names, of="a loss on gru_step_forward")
 print("visible tests passed")
 
 # %% [markdown]
@@ -582,6 +563,5 @@ def loss(*args):
     return np.sum(gru_forward(*args)[0] * dh)
 
 
-for name, err in gradient_errors(loss, inputs, grads, names).items():
-    assert err < 1e-7, f"{name} does not match finite differences of gru_forward: relative error {err:.2e}"
+check_gradients(loss, inputs, grads, names, of="a loss on gru_forward")
 print("visible tests passed")
