@@ -7,7 +7,7 @@ hidden cases, is read from the folder nbgrader grades in: .../autograded/<studen
 import os
 from pathlib import Path
 
-from autograder.judge import cases_for, evaluate
+from autograder.judge import cases_for, evaluate, get_spec
 
 
 def current_student():
@@ -28,9 +28,15 @@ def cases(name):
 EARLIER = {}  # check name -> passed, for this kernel's student: see judge.evaluate
 
 
-def judge(name, results):
+def judge(name, results, namespace=None):
     verdict = evaluate(name, results, current_student(), EARLIER)
     EARLIER[name] = verdict.passed
+    stock = get_spec(name).stock
+    if not verdict.passed and stock is not None and isinstance(namespace, dict):
+        # Here the reference is in the kernel anyway: a function that failed its check gives way to the
+        # reference for the rest of the notebook, so that the functions calling it, and their visible tests,
+        # are judged on their own (the sandboxed grader does this with the reference's values instead).
+        namespace[get_spec(name).function] = stock
     if not verdict.passed:
         raise AssertionError(verdict.message)
     print(verdict.message)

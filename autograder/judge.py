@@ -105,6 +105,8 @@ class Spec:
     parts: tuple = ()  # the student's functions it calls, which the reference's values may stand in for
     build: object = None  # build(record) -> (reference, helpers) assembled from parts wrapped by record(name, fn)
     core: bool = True  # whether every student also faces one round drawn from a seed shared by all
+    probes: bool = True  # whether the first case comes again with each input array set to zero in turn
+    stock: object = None  # the reference with the notebook's own API (see autograder.checks.judge)
 
 
 @dataclass
@@ -115,7 +117,7 @@ class Verdict:
 
 
 def spec(name, function, protocol, reference, outputs=(), helpers=None, mistakes=(), tolerance=TOLERANCE,
-         blocks=(), explain=None, rounds=2, core=True, parts=None, build=None):
+         blocks=(), explain=None, rounds=2, core=True, parts=None, build=None, probes=True, stock=None):
     """Decorator registering a case maker as the check `name`. `blocks` is (labels, output names): the last
     axis of those outputs is made of equal blocks, one per label (the gates of an LSTM or GRU, the two
     directions of a BRNN), which the diagnosis judges one by one. `explain(cases, results, references)` gives
@@ -137,7 +139,7 @@ def spec(name, function, protocol, reference, outputs=(), helpers=None, mistakes
             raise ValueError(f"check {name!r} is registered twice")
         SPECS[name] = Spec(name, function, protocol, make_cases, reference, tuple(outputs), dict(helpers or {}),
                            list(mistakes), tolerance, tuple(blocks), explain=explain, rounds=rounds, core=core,
-                           parts=tuple(parts or ()), build=build)
+                           parts=tuple(parts or ()), build=build, probes=probes, stock=stock)
         return make_cases
     return register
 
@@ -176,7 +178,35 @@ def make_cases(name, student):
                 cases.append(Case(c))
     for c in cases:
         c.setdefault("protocol", s.protocol)
+    if s.probes and s.protocol in ("call", "forward") and cases:
+        cases += probes_of(s, cases[0])
     return cases
+
+
+def probes_of(s, case):
+    """The case again with each of its float input arrays (at the top level or in a dict) set to zero in turn:
+    which of them makes a wrong function right says which term of its formula holds the error."""
+    try:
+        names = [p.name for p in inspect.signature(s.reference).parameters.values()
+                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        names = []
+    out = []
+    for k, arg in enumerate(case.get("args") or ()):
+        slots = ([(None, arg)] if isinstance(arg, np.ndarray) else list(arg.items()) if isinstance(arg, dict)
+                 else list(enumerate(arg)) if isinstance(arg, tuple) else [])
+        whole = names[k] if k < len(names) else f"argument {k + 1}"
+        for key, value in slots:
+            if not (isinstance(value, np.ndarray) and value.dtype.kind == "f" and np.any(value)):
+                continue
+            name = whole if key is None else f"{whole}[{key}]" if isinstance(arg, tuple) else key
+            zeroed = np.zeros_like(value)
+            new = list(case["args"])
+            new[k] = (zeroed if key is None else {**arg, key: zeroed} if isinstance(arg, dict)
+                      else tuple(zeroed if i == key else v for i, v in enumerate(arg)))
+            label = f"{case['label']}, with {name} = 0" if case.get("label") else f"with {name} = 0"
+            out.append(Case(case, args=tuple(new), label=label, probe=name))
+    return out
 
 
 @functools.lru_cache(maxsize=64)
@@ -212,7 +242,7 @@ def _records(name, student):
     out = []
     for case in expected_results(name, student)[0]:
         logs = {part: [] for part in s.parts}
-        reference, helpers = s.build(lambda part, fn: _recording(fn, logs[part]))
+        reference, helpers = s.build(lambda part, fn, gradients=False: _recording(fn, logs[part], gradients))
         run_case(case, reference, helpers)
         out.append(logs)
     return out
@@ -223,12 +253,40 @@ def forward_part(name, reference, forward):
     return lambda record: (reference, {"forward": record(name, forward)})
 
 
-def _recording(fn, log):
+def _recording(fn, log, gradients=False):
+    """fn, logging each call's arguments and result; with `gradients`, for a tensor result, also what the
+    backward pass later sends it and on to the call's tensors and its module's weights (harness._carrying)."""
     def recorded(*args, **kwargs):
         result = fn(*args, **kwargs)
         log.append([call_arguments(args, kwargs), copy.deepcopy(_as_numpy(result))])
+        if gradients:
+            log[-1].append(_gradients_to_come(fn, args, kwargs, result))
         return result
     return recorded
+
+
+def _gradients_to_come(fn, args, kwargs, result):
+    """A dict that the backward pass through `result` fills: the upstream gradient it receives, and the
+    vector-Jacobian products with the call's tensors and the weights of its module, computed on a second run
+    of fn on detached copies of the tensors (so the first graph is left to the caller)."""
+    import torch
+
+    inputs = {i: a.detach().clone().requires_grad_() for i, a in enumerate(args)
+              if torch.is_tensor(a) and a.requires_grad}
+    module = next((a for a in args if hasattr(a, "named_parameters")), None)
+    named = module.parameter_names() if hasattr(module, "parameter_names") else dict(module.named_parameters())
+    again = fn(*[inputs.get(i, a) for i, a in enumerate(args)], **kwargs)
+    slot = {}
+
+    def hook(g):
+        tensors = list(inputs.values()) + list(named.values())
+        vjps = torch.autograd.grad(again, tensors, g, allow_unused=True)
+        vjps = [np.zeros(tuple(t.shape)) if v is None else v.detach().numpy().copy() for t, v in zip(tensors, vjps)]
+        slot.update(upstream=g.detach().numpy().copy(), inputs=dict(zip(inputs, vjps)),
+                    weights=dict(zip(named, vjps[len(inputs):])))
+
+    result.register_hook(hook)
+    return slot
 
 
 def _as_numpy(value):
@@ -348,7 +406,7 @@ def evaluate(name, results, student, earlier=None):
     if len(results) != len(cases):
         return Verdict(False, f"{s.function}: expected results for {len(cases)} hidden cases, got {len(results)}")
     wants = [_outputs(s, w) for w in references]
-    failures, gots, in_place = [], [], False
+    failures, gots, in_place, returned = [], [], False, None
     for i, (case, result, want) in enumerate(zip(cases, results, wants)):
         where = f"hidden case {i + 1} of {len(cases)}" + (f" ({case['label']})" if case.get("label") else "")
         gots.append(None)
@@ -365,7 +423,9 @@ def evaluate(name, results, student, earlier=None):
             continue
         got = gots[-1] = _outputs(s, result)
         if got is None:
-            failures.append((where, f"should return {len(s.outputs)} values ({', '.join(s.outputs)})"))
+            failures.append((where, f"should return {len(s.outputs)} value{'s' if len(s.outputs) > 1 else ''} "
+                                    f"({', '.join(s.outputs)}); it returns {_describe(result['outputs'])}"))
+            returned = _describe(result["outputs"])
             continue
         problems = _name_outputs(compare(got, want, "out", s.tolerance), s.outputs)
         if problems:
@@ -380,6 +440,10 @@ def evaluate(name, results, student, earlier=None):
     elif in_place:
         msg += ("\nLikely cause: the function changes an array it was given (an in-place operation such as "
                 "`x += ...` or `x[...] = ...` on an input); work on a copy instead.")
+    if returned:
+        msg += (f"\nWhere: the function returns {returned} where {', '.join(s.outputs)} "
+                f"{'is' if len(s.outputs) == 1 else 'are'} expected: check its return statement, and the order of "
+                "the values it returns.")
     for line in (s.explain(cases, results, references) if s.explain else []) + localise(s, cases, wants, gots):
         msg += "\n" + line
     return Verdict(False, msg, mistake.id if mistake else None)
@@ -413,12 +477,17 @@ def _named(s, value):
     return out
 
 
-def _steps(case):
-    """T, the number of time steps of the case's input sequence: the first (N, T, D) array among its inputs
-    (None when there is none)."""
+def _steps(case, length=None):
+    """T, the number of time steps of the case's input sequence: the first (N, T, D) array among its inputs,
+    else the first (N, T) array of token ids; with `length`, the first sequence of that many steps (a case
+    may hold a source and a target of different lengths). None when there is none."""
     args = case.get("forward_args") if case.get("protocol") == "backward" else case.get("args")
-    seq = next((a for a in args or () if isinstance(a, np.ndarray) and a.ndim == 3), None)
-    return seq.shape[1] if seq is not None else None
+    arrays = [a for a in args or () if isinstance(a, np.ndarray)]
+    found = [a.shape[1] for a in arrays if a.ndim == 3] + [a.shape[1] for a in arrays
+                                                             if a.ndim == 2 and a.dtype.kind in "iu"]
+    if length is not None:
+        return length if length in found else None
+    return found[0] if found else None
 
 
 def _span(steps):
@@ -469,24 +538,33 @@ def localise(s, cases, wants, gots):
                 if ni in wrong and not differ(gi, wj) and not differ(gj, wi):
                     lines.append(f"Where: {ni} and {nj} are returned in each other's place; the order is "
                                  f"{', '.join(s.outputs)}.")
+        if s.protocol == "backward" and len(pairs) >= 3 and len(wrong) == len(pairs):
+            lines.append("Where: every gradient is wrong: the error is in what they all share, the gradient at the "
+                         "pre-activation (the backward of the nonlinearity, or what comes into it), before it is "
+                         "multiplied out into each of them.")
         if len(pairs) == len(_named(s, want)) and 0 < len(wrong) < len(pairs):
             bad = [n for (n, _), _ in pairs if n in wrong]
             right = [n for (n, _), _ in pairs if n not in wrong]
             lines.append(f"Where: {', '.join(bad)} {'is' if len(bad) == 1 else 'are'} wrong; "
                          f"{', '.join(right)} {'is' if len(right) == 1 else 'are'} right.")
         for (n, g), (_, w) in pairs:
-            line = _scaled(n, g, w, case) if n in wrong else None
+            line = (_shaped(n, g, w, case) or _scaled(n, g, w, case)) if n in wrong else None
             if line:
                 lines.append(line)
+        probed = _probed(s, cases, wants, gots, differ) if "probe" not in case else None
+        if probed:
+            lines.append(probed)
         split = _blocks(s, pairs) if s.blocks else None
         if split:
             lines.append(split)
-        T = _steps(case)
         for (n, g), (_, w) in pairs:
             if split and n in s.blocks[1]:
                 continue  # a wrong block says more than the time steps of the whole output
-            if not (n in wrong and T and T > 1 and isinstance(w, np.ndarray) and isinstance(g, np.ndarray)
-                    and g.shape == w.shape):
+            if not (n in wrong and isinstance(w, np.ndarray) and isinstance(g, np.ndarray) and g.shape == w.shape
+                    and w.ndim):
+                continue
+            T = _steps(case, w.shape[1] if w.ndim >= 3 else w.shape[0])
+            if not (T and T > 1):
                 continue
             axis = 1 if w.ndim >= 3 and w.shape[1] == T else 0 if w.ndim == 1 and w.shape[0] == T else None
             if axis is not None:
@@ -498,19 +576,72 @@ def localise(s, cases, wants, gots):
     return lines
 
 
-def _scaled(name, got, want, case):
-    """A line when a wrong array is the right one times a constant (zero, a sign, 1/N, 1/T, ...), else None."""
-    if not (isinstance(got, np.ndarray) and isinstance(want, np.ndarray) and got.shape == want.shape
-            and want.size > 1 and got.dtype.kind == "f" and np.all(np.isfinite(got)) and np.any(want)):
+def _sizes(case):
+    """(N, T) of a case: the batch size (first axis of its first input of two axes or more) and the steps."""
+    args = case.get("forward_args") if case.get("protocol") == "backward" else case.get("args")
+    N = next((a.shape[0] for a in args or () if isinstance(a, np.ndarray) and a.ndim >= 2), None)
+    return N, _steps(case)
+
+
+def _shaped(name, got, want, case):
+    """A line on a wrong shape or kind of value: which axis, and what it should count."""
+    if isinstance(want, np.ndarray) and isinstance(got, np.ndarray) and got.shape != want.shape:
+        N, T = _sizes(case)
+
+        def meaning(size, axis):
+            said = [f"T = {T}, one per time step" if size == T else None,
+                    f"N = {N}, one per example" if size == N and axis == 0 else None]
+            return next((m for m in said if m), str(size))
+
+        if got.ndim != want.ndim:
+            return (f"Where: {name} has {got.ndim} axes (shape {got.shape}), expected {want.ndim}: shape {want.shape}"
+                    f" ({', '.join(meaning(n, a) for a, n in enumerate(want.shape))}).")
+        axis = next(a for a in range(want.ndim) if got.shape[a] != want.shape[a])
+        return (f"Where: {name} has shape {got.shape}, expected {want.shape}: axis {axis} should count "
+                f"{meaning(want.shape[axis], axis)}, not {got.shape[axis]}.")
+    kinds = (isinstance(want, np.ndarray), isinstance(got, np.ndarray))
+    if isinstance(want, (np.ndarray, int, float)) and isinstance(got, (np.ndarray, int, float, list)) \
+            and kinds[0] != kinds[1] and not isinstance(got, bool):
+        return (f"Where: {name} should be {_describe(want) if kinds[0] else 'a number'}; the function returns "
+                f"{_describe(got)} in its place: check what is returned, and in which order.")
+    return None
+
+
+def _probed(s, cases, wants, gots, differ):
+    """What the probe cases (one input set to zero at a time) say about where the error lies."""
+    probes = [(c["probe"], differ(g, w)) for c, w, g in zip(cases, wants, gots)
+              if c.get("probe") and g is not None and not isinstance(g, _Raised)]
+    if not probes:
         return None
-    if not np.any(got):
+    name = s.outputs[0] if len(s.outputs) == 1 else "the result"
+    right = [p for p, wrong in probes if not wrong]
+    if not right:
+        return (f"Where: {name} stays wrong with each of {', '.join(p for p, _ in probes)} set to zero in turn: the "
+                "error lies in no single term but where they meet (the nonlinearity, or how the terms are added).")
+    if len(right) == len(probes):
+        return (f"Where: {name} is right whenever one of {', '.join(right)} is zero: the error is in how the terms "
+                "combine (a product taken in the wrong order, or one term counted twice).")
+    return (f"Where: {name} is right when {' or '.join(p + ' = 0' for p in right)} and wrong otherwise: look at the "
+            f"term{'s' if len(right) > 1 else ''} with {', '.join(right)}.")
+
+
+def _scaled(name, got, want, case):
+    """A line when a wrong value is the right one times a constant (zero, a sign, 1/N, 1/T, ...), else None.
+    For a single number only the named constants count."""
+    if isinstance(want, float) and isinstance(got, (int, float)) and not isinstance(got, bool) and want:
+        got, want = np.array([float(got)]), np.array([want])
+        single = True
+    else:
+        single = isinstance(want, np.ndarray) and want.size == 1
+    if not (isinstance(got, np.ndarray) and isinstance(want, np.ndarray) and got.shape == want.shape
+            and got.dtype.kind == "f" and np.all(np.isfinite(got)) and np.any(want)):
+        return None
+    if not np.any(got) and not single:
         return f"Where: {name} is all zeros: it is never computed, or a zero array is returned in its place."
     c = float(np.vdot(got, want) / np.vdot(want, want))
     if abs(c - 1) < 1e-9 or _rel_error(got, c * want) > 1e-6:
         return None
-    args = case.get("forward_args") if case.get("protocol") == "backward" else case.get("args")
-    N = next((a.shape[0] for a in args or () if isinstance(a, np.ndarray) and a.ndim >= 2), None)
-    T = _steps(case)
+    N, T = _sizes(case)
     meanings = [(-1, "the right value with the sign flipped")]
     if N and N > 1:
         meanings += [(1 / N, f"1/N times the right value (N = {N}): it is averaged over the batch where it is a sum"),
@@ -525,6 +656,8 @@ def _scaled(name, got, want, case):
     for value, text in meanings:
         if abs(c - value) <= 1e-6 * abs(value):
             return f"Where: {name} is {text}."
+    if single:
+        return None
     return f"Where: {name} is {c:.4g} times the right value: a constant factor is wrong or missing."
 
 

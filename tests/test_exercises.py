@@ -183,14 +183,27 @@ def test_catalogued_mistake_costs_its_own_cells_alone_with_its_message(courses, 
     assert result.flags == [] and result.problems == [], (result.flags, result.problems)
 
 
+@pytest.mark.parametrize("name,mistake", [("bptt", "step_states_swapped"), ("seq2seq", "s2s_cell_z_reversed")])
+def test_stock_nbgrader_charges_a_mistake_once_too(courses, name, mistake):
+    """In stock nbgrader's in-process grading, a function that fails its check gives way to the reference for
+    the rest of the notebook: the functions that call it keep their points, visible tests included."""
+    message, check_names, (_, cell, code) = catalogue(name)[mistake]
+    course = courses(name)
+    scores, graded = autograde(course, name, f"once-{mistake}"[:60],
+                               release_with(course, name, {**solution_sources(name), cell: code}))
+    for test_cell, calls in checks_of_cells(name).items():
+        score, maximum = scores[test_cell]
+        assert score == (0 if set(calls) & set(check_names) else maximum), (test_cell, score)
+
+
 def test_two_students_get_different_hidden_inputs():
     """Every student faces the shared core first (the same code meets the same cases), then cases of their own."""
     import numpy as np
 
     from autograder.judge import CORE, make_cases
 
-    def inputs(cases):
-        return [np.asarray(c["args"][0]).tobytes() for c in cases]
+    def inputs(cases):  # the probes (the first core case with an input zeroed) aside
+        return [np.asarray(c["args"][0]).tobytes() for c in cases if not c.get("probe")]
 
     a, b, core = (inputs(make_cases("rnn_forward", who)) for who in ("alice", "bob", CORE))
     assert inputs(make_cases("rnn_forward", "alice")) == a  # a regrade meets the same cases

@@ -57,3 +57,36 @@ def test_fourth_order_stencil_is_more_accurate_on_a_cubic():
 def test_unknown_order_is_refused():
     with pytest.raises(ValueError, match="order must be 2 or 4"):
         numerical_gradient(np.sum, np.ones(2), order=3)
+
+
+def test_gradient_error_keeps_growing_past_one():
+    from solutions.gradcheck import gradient_error
+
+    g = np.array([1.0, -2.0, 0.5])
+    assert gradient_error(g, g) == 0.0
+    assert gradient_error(np.zeros(3), g) == pytest.approx(1.0)
+    assert gradient_error(-g, g) == pytest.approx(2.0)
+    assert gradient_error(5 * g, g) == pytest.approx(4.0)
+    assert gradient_error(np.full(3, 1e-9), np.zeros(3)) < 1e-8  # a zero gradient is compared absolutely
+
+
+def test_check_gradients_reports_every_gradient_then_names_the_wrong_ones_worst_first(capsys):
+    from solutions.gradcheck import check_gradients
+
+    x, w = np.array([0.3, -1.2]), np.array([0.7, 0.4])
+
+    def loss(x, w):
+        return float(np.sum(x * w) ** 2)
+
+    s = np.sum(x * w)
+    with pytest.raises(AssertionError) as err:
+        check_gradients(loss, [x, w], [2 * s * w, -6 * s * x], ["dx", "dw"])
+    assert "dx" not in str(err.value).split(";")[0] and str(err.value).startswith("wrong gradients: dw (4.0e+00)")
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0].strip() for line in printed] == ["dx", "dw"]
+    assert printed[0].endswith("ok") and printed[1].endswith("WRONG")
+    with pytest.raises(AssertionError, match=r"^wrong gradients: dw \(shape \(3,\), expected \(2,\)\), dx \(1\.0e\+00\)"):
+        check_gradients(loss, [x, w], [np.zeros(2), np.zeros(3)], ["dx", "dw"])
+    with pytest.raises(AssertionError, match="expected 2 gradients"):
+        check_gradients(loss, [x, w], [2 * s * w], ["dx", "dw"])
+    check_gradients(loss, [x, w], [2 * s * w, 2 * s * x], ["dx", "dw"])  # right: no error

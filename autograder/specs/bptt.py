@@ -187,7 +187,8 @@ def _model(part):
 
 
 @spec("rnn_step_backward", "rnn_step_backward", "backward", ref.rnn_step_backward,
-      outputs=("dx", "dh_prev", "dWxh", "dWhh", "dbh"), helpers={"forward": ref.rnn_step_forward}, mistakes=STEP_MISTAKES)
+      outputs=("dx", "dh_prev", "dWxh", "dWhh", "dbh"), helpers={"forward": ref.rnn_step_forward},
+      mistakes=STEP_MISTAKES, stock=ref.rnn_step_backward)
 def _(rng):
     cases = []
     for _, N, _, D, H in rnn_sizes(rng):
@@ -200,14 +201,15 @@ def _(rng):
       helpers={"forward": ref.rnn_forward}, mistakes=SEQ_MISTAKES + [_through_steps(m) for m in STEP_MISTAKES],
       parts=("rnn_step_backward",),
       build=lambda record: (rnn_backward_from_steps(record("rnn_step_backward", ref.rnn_step_backward)),
-                            {"forward": ref.rnn_forward}))
+                            {"forward": ref.rnn_forward}), stock=ref.rnn_backward)
 def _(rng):
     return [{"forward_args": (normal(rng, N, T, D), normal(rng, N, H), *rnn_params(rng, D, H)),
              "douts": (normal(rng, N, T, H),), "label": label} for label, N, T, D, H in rnn_sizes(rng)]
 
 
 @spec("temporal_affine_backward", "temporal_affine_backward", "backward", ref.temporal_affine_backward,
-      outputs=("dh", "dW", "db"), helpers={"forward": ref.temporal_affine_forward}, mistakes=AFFINE_MISTAKES)
+      outputs=("dh", "dW", "db"), helpers={"forward": ref.temporal_affine_forward}, mistakes=AFFINE_MISTAKES,
+      stock=ref.temporal_affine_backward)
 def _(rng):
     cases = []
     for label, N, T, _, H in rnn_sizes(rng):
@@ -219,7 +221,7 @@ def _(rng):
 
 
 @spec("temporal_softmax_loss", "temporal_softmax_loss", "call", ref.temporal_softmax_loss, outputs=("loss", "do"),
-      mistakes=LOSS_MISTAKES)
+      mistakes=LOSS_MISTAKES, stock=ref.temporal_softmax_loss)
 def _(rng):
     return loss_cases(rng)
 

@@ -74,7 +74,7 @@ def birnn_args(rng, N, T, D, H):
 
 @spec("birnn_forward", "birnn_forward", "forward", ref.birnn_forward, outputs=("h",),
       blocks=(("the forward direction (h[..., :H])", "the backward direction (h[..., H:])"), ("h",)),
-      mistakes=[STATES_NOT_REREVERSED, INPUT_NOT_REVERSED])
+      mistakes=[STATES_NOT_REREVERSED, INPUT_NOT_REVERSED], stock=ref.birnn_forward)
 def _(rng):
     return [{"args": birnn_args(rng, N, T, D, H), "label": label} for label, N, T, D, H in rnn_sizes(rng)]
 

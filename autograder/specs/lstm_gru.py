@@ -226,7 +226,7 @@ def step_sizes(rng):
 
 
 @spec("lstm_step_forward", "lstm_step_forward", "forward", lstm_ref.lstm_step_forward, outputs=("h", "c"),
-      mistakes=LSTM_FORWARD_MISTAKES)
+      mistakes=LSTM_FORWARD_MISTAKES, stock=lstm_ref.lstm_step_forward)
 def _(rng):
     return [{"args": (normal(rng, N, D), normal(rng, N, H), normal(rng, N, H), *lstm_params(rng, D, H)),
              "label": label} for label, N, D, H in step_sizes(rng)]
@@ -236,7 +236,8 @@ def _(rng):
       outputs=("dx", "dh_prev", "dc_prev", "dWx", "dWh", "db"), helpers={"forward": lstm_ref.lstm_step_forward},
       blocks=(("gate i", "gate f", "gate g", "gate o"), ("dWx", "dWh", "db")),
       mistakes=_lstm_step_backward_mistakes(), parts=("lstm_step_forward",),
-      build=forward_part("lstm_step_forward", lstm_ref.lstm_step_backward, lstm_ref.lstm_step_forward))
+      build=forward_part("lstm_step_forward", lstm_ref.lstm_step_backward, lstm_ref.lstm_step_forward),
+      stock=lstm_ref.lstm_step_backward)
 def _(rng):
     return [{"forward_args": (normal(rng, N, D), normal(rng, N, H), normal(rng, N, H), *lstm_params(rng, D, H)),
              "douts": (normal(rng, N, H), normal(rng, N, H)), "label": label} for label, N, D, H in step_sizes(rng)]
@@ -251,7 +252,8 @@ def lstm_sequence_args(rng, i, N, T, D, H):
 @spec("lstm_forward", "lstm_forward", "forward", lstm_ref.lstm_forward, outputs=("h",),
       mistakes=[lifted(m, lstm_sequence_forward, charged=False) for m in LSTM_FORWARD_MISTAKES],
       parts=("lstm_step_forward",),
-      build=lambda record: (lstm_sequence_forward(record("lstm_step_forward", lstm_ref.lstm_step_forward)), {}))
+      build=lambda record: (lstm_sequence_forward(record("lstm_step_forward", lstm_ref.lstm_step_forward)), {}),
+      stock=lstm_ref.lstm_forward)
 def _(rng):
     cases = []
     for i, (label, N, T, D, H) in enumerate(rnn_sizes(rng)):
@@ -280,7 +282,7 @@ def _(rng):
 
 
 @spec("gru_step_forward", "gru_step_forward", "forward", gru_ref.gru_step_forward, outputs=("h",),
-      mistakes=GRU_FORWARD_MISTAKES)
+      mistakes=GRU_FORWARD_MISTAKES, stock=gru_ref.gru_step_forward)
 def _(rng):
     return [{"args": (normal(rng, N, D), normal(rng, N, H), *gru_params(rng, D, H)), "label": label}
             for label, N, D, H in step_sizes(rng)]
@@ -290,7 +292,8 @@ def _(rng):
       outputs=("dx", "dh_prev", "dWx", "dWh", "dbx", "dbh"), helpers={"forward": gru_ref.gru_step_forward},
       blocks=(("gate r", "gate z", "gate n"), ("dWx", "dWh", "dbx", "dbh")),
       mistakes=_gru_step_backward_mistakes(), parts=("gru_step_forward",),
-      build=forward_part("gru_step_forward", gru_ref.gru_step_backward, gru_ref.gru_step_forward))
+      build=forward_part("gru_step_forward", gru_ref.gru_step_backward, gru_ref.gru_step_forward),
+      stock=gru_ref.gru_step_backward)
 def _(rng):
     return [{"forward_args": (normal(rng, N, D), normal(rng, N, H), *gru_params(rng, D, H)),
              "douts": (normal(rng, N, H),), "label": label} for label, N, D, H in step_sizes(rng)]
@@ -299,7 +302,8 @@ def _(rng):
 @spec("gru_forward", "gru_forward", "forward", gru_ref.gru_forward, outputs=("h",),
       mistakes=[lifted(m, gru_sequence_forward, charged=False) for m in GRU_FORWARD_MISTAKES],
       parts=("gru_step_forward",),
-      build=lambda record: (gru_sequence_forward(record("gru_step_forward", gru_ref.gru_step_forward)), {}))
+      build=lambda record: (gru_sequence_forward(record("gru_step_forward", gru_ref.gru_step_forward)), {}),
+      stock=gru_ref.gru_forward)
 def _(rng):
     return [{"args": (normal(rng, N, T, D), normal(rng, N, H), *gru_params(rng, D, H)), "label": label}
             for label, N, T, D, H in rnn_sizes(rng)]

@@ -383,6 +383,11 @@ def explain_case(name, case, got, want):
             low = _low_eos(_hypotheses(got["outputs"]), steps, K, w)
             if low:
                 return f"your search stops after step {L}, too early: {low}"
+            saved = steps[L - 1][2] if 0 < L <= len(steps) else []
+            if len(saved) >= K:
+                return (f"after step {L} your search keeps nothing alive, so it stops; the reference keeps {kept}: "
+                        f"{', '.join(w(t) for t, _, _ in saved)} finished at this step and were set aside. Rule: a "
+                        f"beam is refilled: the next-ranked candidates without eos take the free places, up to {what}.")
             done = sum(len(saved) for _, _, saved in steps[:L])
             return (f"your search stops after step {L}; the reference goes on, keeping {kept} alive, since it "
                     f"has {done} finished of n_best = {n_best}. Rule: stop once n_best hypotheses have finished, "
@@ -486,6 +491,9 @@ def _low_eos(mine, steps, K, w):
 def _explain_pool(got, want, model, eos, max_len, K, n_best, alpha, steps, w):
     """Where every step's beam agrees with the reference's: what differs among the returned hypotheses."""
     mine, theirs = _hypotheses(got["outputs"]), _hypotheses(want["outputs"])
+    if theirs and not mine:
+        return ("every step keeps the right hypotheses, but the search returns no hypothesis: return the pool's "
+                "best n_best as Hypothesis objects (a list for beam search).")
     for h in mine:
         problem = _field_problem(h, model, eos, max_len, alpha, w)
         if problem:
@@ -528,6 +536,9 @@ def _explain_exhaustive(case, got, want, model, eos, max_len, alpha, w):
         problem = _field_problem(h, model, eos, max_len, alpha, w)
         if problem:
             return problem
+    if theirs_h and not mine_h:
+        return ("your search asks the model for the same prefixes as the reference, but returns no hypothesis: "
+                "keep the best-scoring complete sequence as you go, and return it as a Hypothesis.")
     if not (mine_h and theirs_h):
         return None
     g, t = mine_h[0], theirs_h[0]

@@ -352,14 +352,16 @@ def _cell_cases(rng):
 # ---------------------------------------------------------------------------- the checks
 
 
-@spec("gru_cell", "gru_cell", "call", ref_gru_cell, outputs=("h",), mistakes=[_t(m) for m in CELL_MISTAKES])
+@spec("gru_cell", "gru_cell", "call", ref_gru_cell, outputs=("h",), mistakes=[_t(m) for m in CELL_MISTAKES],
+      stock=gru_cell)
 def _(rng):
     return _cell_cases(rng)
 
 
 @spec("encode", "encode", "call", ref_encode, outputs=("context",),
       mistakes=[_t(m) for m in ENCODE_MISTAKES] + uncharged([_t(m, _encode_with_cell, IN_CELL) for m in CELL_MISTAKES]),
-      parts=("gru_cell",), build=lambda record: (on_tensors(_encode_with_cell(record("gru_cell", gru_cell))), {}))
+      parts=("gru_cell",), build=lambda record: (on_tensors(_encode_with_cell(record("gru_cell", gru_cell))), {}),
+      stock=encode)
 def _(rng):
     cases = []
     for _, N, S, _, E, H, Vs, Vt in model_sizes(rng):
@@ -371,7 +373,8 @@ def _(rng):
 
 @spec("decode_step", "decode_step", "call", ref_decode_step, outputs=("logits", "h"),
       mistakes=[_t(m) for m in DECODE_MISTAKES] + uncharged([_t(m, _decode_with_cell, IN_CELL) for m in CELL_MISTAKES]),
-      parts=("gru_cell",), build=lambda record: (on_tensors(_decode_with_cell(record("gru_cell", gru_cell))), {}))
+      parts=("gru_cell",), build=lambda record: (on_tensors(_decode_with_cell(record("gru_cell", gru_cell))), {}),
+      stock=decode_step)
 def _(rng):
     cases = []
     for _, N, _, _, E, H, Vs, Vt in model_sizes(rng):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from autograder.judge import lifted, spec, variant_mistake
+from autograder.judge import lifted, spec, uncharged, variant_mistake
 from autograder.specs.common import as_tensors, normal
 from solutions import seq2seq as ref
 
@@ -54,6 +54,11 @@ class NotebookModel(nn.Module):
     def notebook_state(self):
         own = self.seq2seq.state_dict()
         return {k: own[v].detach().clone() for k, v in KEYS.items()}
+
+    def parameter_names(self):
+        """{the notebook model's name of a weight: this model's parameter}."""
+        own = dict(self.seq2seq.named_parameters())
+        return {k: own[v] for k, v in KEYS.items()}
 
 
 def masked_cross_entropy(logits, targets, mask):
@@ -248,8 +253,8 @@ RATIOS = (0.5, 1.0, 0.0)
 # ---------------------------------------------------------------------------- the checks
 
 
-@spec("decode_train", "decode_train", "call", with_model(decode_train), outputs=("logits",),
-      mistakes=[_on_model(m) for m in DECODE_MISTAKES])
+@spec("decode_train", "decode_train", "call", with_model(decode_train), outputs=("logits",), probes=False,
+      mistakes=[_on_model(m) for m in DECODE_MISTAKES], stock=decode_train)
 def _(rng):
     cases = []
     for i, (_, N, _, T, E, H, Vs, Vt) in enumerate(sizes(rng)):
@@ -266,8 +271,11 @@ def _(rng):
     return cases
 
 
-@spec("train_step", "train_step", "call", with_sgd(train_step), outputs=("losses", "state"),
-      mistakes=[lifted(m, with_sgd) for m in STEP_MISTAKES] + [_through_step(m) for m in DECODE_MISTAKES])
+@spec("train_step", "train_step", "call", with_sgd(train_step), outputs=("losses", "state"), probes=False, rounds=1,
+      mistakes=[lifted(m, with_sgd) for m in STEP_MISTAKES] + uncharged([_through_step(m) for m in DECODE_MISTAKES]),
+      parts=("decode_train",),
+      build=lambda record: (with_sgd(partial(train_step, decode=record("decode_train", decode_train, gradients=True))),
+                            {}))
 def _(rng):
     cases = []
     for i, (label, N, S, T, E, H, Vs, Vt) in enumerate(sizes(rng)):

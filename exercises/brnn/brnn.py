@@ -220,7 +220,7 @@ for dparams in (dparams_fwd, dparams_bwd):
 da_fwd = dh[:, :, :H] * (1 - np.tanh(x @ Wf + bf) ** 2)
 da_bwd = dh[:, :, H:] * (1 - np.tanh(x @ Wb + bb) ** 2)
 assert rel_error(dx, da_fwd @ Wf.T + da_bwd @ Wb.T) < 1e-12, \
-    "without memory, dx[:, t] comes from the two states at position t alone; check which time order each part is in"
+    "dx in the wrong time order? Without memory dx[:, t] comes from the states at t alone"
 assert rel_error(dh0_fwd, np.zeros((N, H))) < 1e-12 and rel_error(dh0_bwd, np.zeros((N, H))) < 1e-12, \
     "without memory, no gradient reaches the initial states"
 # finite differences: every forward state weighted separately, the backward states summed over time

@@ -117,7 +117,7 @@ assert rel_error(h, np.tanh(c_prev / 2) / 2) < 1e-12, "with zero weights and bia
 b = np.concatenate([np.full(H, np.log(3)), np.zeros(H), np.ones(H), np.zeros(H)])
 h, c, _ = lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b)
 assert rel_error(c, c_prev / 2 + 0.75 * np.tanh(1)) < 1e-12, \
-    "with i = 3/4, f = 1/2, g = tanh(1): c should be c_prev / 2 + 3/4 tanh(1); check the gate order (i, f, g, o)"
+    "c is wrong: check the gate order (i, f, g, o); with i=3/4, f=1/2, c = c_prev/2 + 3/4 tanh(1)"
 assert rel_error(h, np.tanh(c) / 2) < 1e-12, "with o = 1/2, h should be tanh(c) / 2"
 print("visible tests passed")
 

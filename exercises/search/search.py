@@ -215,8 +215,8 @@ h = exhaustive_search(next_logprobs, 4, eos, max_len=4)
 print("length_penalty=0:", show(h))
 assert isinstance(h, Hypothesis), f"exhaustive_search should return a Hypothesis, got {type(h).__name__}"
 assert len(h.tokens) <= 2 and h.finished and np.isclose(np.exp(h.logprob), 0.1), \
-    f"without length normalization a sequence of one or two tokens with probability 0.1 wins, got {show(h)}"
-assert h.tokens == (A, eos), f"<eos> and A <eos> tie at 0.1 and the tie goes to the smaller tokens, got {h.tokens}"
+    f"length_penalty=0: a 1- or 2-token sequence of probability 0.1 wins, got {show(h)}"
+assert h.tokens == (A, eos), f"tie at 0.1: A <eos> (smaller tokens) beats <eos>, got {h.tokens}"
 h = exhaustive_search(next_logprobs, 4, eos, max_len=4, length_penalty=1.0)
 print("length_penalty=1:", show(h))
 assert h.tokens == (A, C, B, eos) and np.isclose(np.exp(h.logprob), 0.054), f"expected A C B <eos>, got {show(h)}"
@@ -323,7 +323,7 @@ assert [h.tokens for h in out] == [(A, C, B, eos), (A, B, C, eos)], f"expected A
 out = beam_search(next_logprobs, eos, max_len=6, beam_width=2, n_best=3)
 assert len(out) == 3, f"expected 3 hypotheses, got {len(out)}"
 assert out[2].tokens[:4] == (A, C, B, B) and len(out[2].tokens) == 6 and not out[2].finished, \
-    f"the third should be an unfinished hypothesis of max_len=6 tokens starting A C B B, got {show(out[2])}"
+    f"third should be unfinished A C B B . . (max_len=6), got {show(out[2])}"
 print("visible tests passed")
 
 # %% test: beam_search_length_penalty_tests points=3
@@ -340,7 +340,7 @@ for h in avg:
 assert [h.tokens for h in raw] == [(A, eos), (A, C, B, eos)], \
     f"length_penalty=0: expected A <eos>, A C B <eos>, got {raw}"
 assert [h.tokens for h in avg] == [(A, C, B, eos), (A, B, C, eos)], \
-    f"length_penalty=1: the per-token average should put the four-token sequences first, got {avg}"
+    f"length_penalty=1 puts the 4-token sequences first, got {avg}"
 assert np.isclose(avg[0].score, np.log(0.054) / 4) and np.isclose(avg[0].logprob, np.log(0.054)), \
     f"score = logprob / len(tokens) ** length_penalty, eos included; got {avg[0]}"
 print("visible tests passed")
@@ -354,7 +354,7 @@ check("beam_search_max_len", lambda *args, **kwargs: (beam_search(*args, **kwarg
 out = beam_search(next_logprobs, eos, max_len=3, beam_width=2)
 print(show(out[0]))
 assert len(out) == 1 and out[0].tokens == (A, C, B) and not out[0].finished, \
-    f"after 3 steps nothing has finished: expected the unfinished A C B (P = 0.09), got {out}"
+    f"nothing finishes in 3 steps: expected unfinished A C B (P = 0.09), got {out}"
 assert np.isclose(np.exp(out[0].logprob), 0.09)
 out = beam_search(next_logprobs, eos, max_len=1, beam_width=2)
 assert len(out) == 1 and out[0].tokens == (A,) and not out[0].finished, \

@@ -213,7 +213,7 @@ with torch.no_grad():
     other = tgt_in.clone()
     other[:, 1:] = 6
     assert rel_error(decode_train(model, context, other, 0.0, coins), free) < 1e-12, \
-        "with ratio 0 only tgt_in[:, 0] is read: every later input is the model's own prediction"
+        "ratio 0 reads tgt_in[:, 0] only; later inputs are the model's own predictions"
     assert rel_error(forced, free) > 1e-6, "teacher forcing and free running should give different logits here"
     # coins below the ratio choose the true token, coins above it the prediction
     assert rel_error(decode_train(model, context, tgt_in, 0.5, torch.full((N, T), 0.25)), forced) < 1e-12, \
@@ -297,7 +297,7 @@ before, model = weights(small_model(3)), small_model(3)
 train_step(model, torch.optim.SGD(model.parameters(), lr=1.0), batch, 0.5, coins, 1e-3)
 step_norm = (weights(model) - before).norm().item()
 assert step_norm < 1e-3 * (1 + 1e-9), \
-    f"the gradient was not clipped to max_norm = 1e-3: the update's norm is {step_norm:.3g}"
+    f"gradient not clipped to max_norm = 1e-3: update norm {step_norm:.3g}"
 print("visible tests passed")
 
 # %% [markdown]
