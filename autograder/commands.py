@@ -197,17 +197,39 @@ def feedback(*, course, name, log=print):
 
 
 def export(*, course, out=None, log=print):
-    """The grades of every assignment and student as CSV (nbgrader's exporter)."""
+    """The grades of every assignment and student as CSV: nbgrader's columns, and a `status` column that keeps
+    an assignment never handed in ("not submitted", its scores left empty) apart from a zero ("graded"), and
+    says where a written answer still waits for the instructor ("needs manual grading")."""
+    import csv
     import warnings
 
-    from nbgrader.api import Gradebook
-    from nbgrader.plugins.export import CsvExportPlugin
+    from nbgrader.api import Gradebook, MissingEntry
 
     course = _course(course)
     out = Path(out or course / "grades.csv").resolve()
-    with warnings.catch_warnings(), Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+    keys = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email", "status",
+            "raw_score", "late_submission_penalty", "score", "max_score"]
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb, \
+            open(out, "w", newline="") as fh:
         warnings.simplefilter("ignore")
-        CsvExportPlugin(to=str(out)).export(gb)
+        writer = csv.DictWriter(fh, keys)
+        writer.writeheader()
+        for assignment in gb.assignments:
+            for student in gb.students:
+                row = {"assignment": assignment.name, "duedate": assignment.duedate or "", "student_id": student.id,
+                       "last_name": student.last_name or "", "first_name": student.first_name or "",
+                       "email": student.email or "", "max_score": assignment.max_score}
+                try:
+                    sub = gb.find_submission(assignment.name, student.id)
+                except MissingEntry:
+                    row.update(status="not submitted", timestamp="", raw_score="", late_submission_penalty="",
+                               score="")
+                else:
+                    penalty = sub.late_submission_penalty or 0.0
+                    row.update(status="needs manual grading" if sub.needs_manual_grade else "graded",
+                               timestamp=sub.timestamp or "", raw_score=sub.score, late_submission_penalty=penalty,
+                               score=max(0.0, sub.score - penalty))
+                writer.writerow(row)
     log(f"wrote {out}")
     return out
 

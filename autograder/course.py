@@ -18,12 +18,15 @@ from autograder.notebooks import EXERCISES, ROOT, assignments
 GRADCHECK = ROOT / "solutions" / "gradcheck.py"
 CONFIG = """\
 # nbgrader configuration of this course folder, written by `python -m autograder`.
+# Paths are relative to this file, so the folder can be copied or moved as a whole.
+import os
+
 c = get_config()  # noqa: F821
-c.CourseDirectory.root = {root!r}
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.course_id = "rnn-course"
 c.Execute.timeout = {timeout}
 c.ClearSolutions.code_stub = {{"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}}
-c.Exchange.root = {exchange!r}
+c.Exchange.root = os.path.join(c.CourseDirectory.root, "exchange")
 """
 
 
@@ -70,7 +73,7 @@ def init_course(course, names=None):
     if unknown:
         raise CourseError(f"no such assignment(s) {unknown} in {EXERCISES}; known: {assignments()}")
     course.mkdir(parents=True, exist_ok=True)
-    (course / "nbgrader_config.py").write_text(CONFIG.format(root=str(course), timeout=120, exchange=str(course / "exchange")))
+    (course / "nbgrader_config.py").write_text(CONFIG.format(timeout=120))
     for name in names:
         src = course / "source" / name
         src.mkdir(parents=True, exist_ok=True)

@@ -190,7 +190,8 @@ def build_plan(nb, source):
         elif mine is not None and (m.get("locked") or m.get("grade")) and _released(mine.source) != _released(cell.source):
             notes.append(f"{'test' if m.get('grade') else 'locked'} cell {gid!r} was edited; the original was run")
         plan.append(("test" if m.get("grade") else "code", gid, cell.source, cell.metadata))
-    # the student's own extra cells run after the solution cell they follow in the student's notebook
+    # the student's own extra cells run where they stand in the student's notebook: after the labelled cell
+    # (solution, test, given code or text) they follow
     extras, last = {}, None
     for cell in nb.cells:
         gid = meta(cell).get("grade_id")
@@ -201,10 +202,14 @@ def build_plan(nb, source):
     out = []
     for step in plan:
         out.append(step)
-        for code in extras.pop(step[1], []) if step[0] == "solution" else []:
+        for code in extras.pop(step[1], []) if step[1] else []:
             out.append(("extra", None, code, {}))
     if extras.get(None):  # extra cells before any labelled cell: run them first
         out = [("extra", None, c, {}) for c in extras.pop(None)] + out
+    for gid, codes in extras.items():  # after a labelled cell the assignment does not have: run them last
+        notes.append(f"{len(codes)} cell(s) of the student's own followed cell {gid!r}, which is not part of the "
+                     "assignment; they were run at the end")
+        out += [("extra", None, c, {}) for c in codes]
     return out, notes
 
 

@@ -307,6 +307,55 @@ def cli(course, *args, env=None, cwd=None):
                           text=True, env=env, cwd=cwd, timeout=600)
 
 
+def test_the_students_own_cells_run_where_they_stand(tmp_path):
+    """A cell of the student's own after a test cell runs there: a later solution may use what it defines."""
+    course = tmp_path / "c"
+    commands.release(course=course, names=[NAME], log=lambda *_: None)
+
+    def add_helper(nb):
+        after = nb.cells.index(_cell(nb, "rnn_step_forward_tests"))
+        nb.cells.insert(after + 1, nbformat.v4.new_code_cell("def my_step(*args):\n    return rnn_step_forward(*args)"))
+
+    uses_helper = reference()["rnn_forward"].replace("rnn_step_forward(", "my_step(")
+    assert uses_helper != reference()["rnn_forward"]
+    put(course, "own-cells", release_nb(course, {"rnn_forward": uses_helper}, add_helper))
+    grade_all(course, NAME, workers=1, progress=False)
+    assert scores_of(course, "own-cells") == FULL, read_record(course, NAME, "own-cells")["messages"]
+
+
+def test_export_keeps_not_submitted_apart_from_a_zero(course, edited, tmp_path):
+    import csv
+    import warnings
+
+    from nbgrader.api import Gradebook
+
+    copy_of = shutil.copytree(course, tmp_path / "class")  # the other tests keep their gradebook
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{copy_of / 'gradebook.db'}") as gb:
+        warnings.simplefilter("ignore")
+        gb.update_or_create_student("absent-student")
+    with open(commands.export(course=copy_of, log=lambda *_: None)) as fh:
+        rows = list(csv.DictReader(fh))
+    absent = [r for r in rows if r["student_id"] == "absent-student"]
+    assert absent and all(r["status"] == "not submitted" and r["score"] == "" for r in absent)
+    rnn = {r["student_id"]: r for r in rows if r["assignment"] == NAME}
+    assert rnn["honest"]["status"] == "graded" and float(rnn["honest"]["score"]) == sum(FULL.values())
+    assert float(rnn["wrong"]["score"]) == sum(FULL.values()) - 5.0
+
+
+def test_a_course_folder_still_works_when_copied_elsewhere(tmp_path):
+    course = tmp_path / "here"
+    commands.release(course=course, names=[NAME], log=lambda *_: None)
+    moved = tmp_path / "there"
+    shutil.copytree(course, moved)
+    shutil.rmtree(course)
+    shutil.rmtree(moved / "release")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    run = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", NAME, "--force"], cwd=moved,
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (moved / "release" / NAME / f"{NAME}.ipynb").exists() and not course.exists()
+
+
 def test_grade_refuses_without_a_sandbox_unless_told_it_is_unsafe(tmp_path):
     course = tmp_path / "nobox"
     commands.release(course=course, names=[NAME], log=lambda *_: None)
