@@ -323,6 +323,29 @@ def test_the_students_own_cells_run_where_they_stand(tmp_path):
     assert scores_of(course, "own-cells") == FULL, read_record(course, NAME, "own-cells")["messages"]
 
 
+def test_the_report_groups_the_class_by_diagnosis(course, edited, tmp_path):
+    from autograder.report import reteach, collect_rows, write_report
+
+    groups = reteach(collect_rows(course, NAME))
+    text, function, students = groups[0]  # most common first
+    assert function == "rnn_forward" and students == ["deletes-test-cell", "edits-test-cell", "wrong"]
+    assert "zeros" in text and not any(ch.isdigit() for ch in text), text
+    page = write_report(course, NAME, tmp_path / "report").read_text()
+    assert "What to re-teach" in page and "deletes-test-cell, edits-test-cell, wrong" in page
+    assert (tmp_path / "report" / "diagnoses.png").stat().st_size > 5000
+
+
+def test_diagnoses_read_alike_for_different_numbers():
+    from autograder.report import diagnoses
+
+    one = ("rnn_backward is wrong on 3 of 24 hidden cases. First, hidden case 2 of 24 (N=2): dx: relative error 0.5.\n"
+           "Where: dh0 is wrong; dx, dWxh are right.\ndx is right at steps 5..3 and wrong from step 2 down: x.")
+    two = one.replace("5..3", "7..4").replace("step 2", "step 3").replace("0.5", "0.25")
+    assert diagnoses(one) == diagnoses(two) == [("rnn_backward", "Where: dh# is wrong; dx, dWxh are right.")]
+    named = "beam_search is wrong on 1 of 9 hidden cases. First, ...\nLikely cause: ties are broken the wrong way."
+    assert diagnoses(named) == [("beam_search", "ties are broken the wrong way.")]
+
+
 def test_export_keeps_not_submitted_apart_from_a_zero(course, edited, tmp_path):
     import csv
     import warnings
