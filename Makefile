@@ -20,7 +20,7 @@ venv: $(STAMP)
 
 # The student notebooks the book links to, made with nbgrader from exercises/ (only when they change).
 NOTEBOOKS := book/notebooks/.made
-$(NOTEBOOKS): $(STAMP) $(wildcard exercises/*/*.ipynb) solutions/gradcheck.py exercises/requirements-student.txt
+$(NOTEBOOKS): $(STAMP) $(wildcard exercises/*/*.ipynb) solutions/gradcheck.py exercises/requirements-student.txt exercises/requirements-torch.txt
 	rm -rf book/notebooks
 	$(BIN)/python -m autograder student-files --out book/notebooks
 	touch $@

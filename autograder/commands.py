@@ -46,8 +46,8 @@ def release(*, course, names=None, log=print):
         if leaks:
             shutil.rmtree(folder)
             raise CommandError(f"the release of {name} gives answers away, so it was removed: " + "; ".join(leaks))
-        archive = shutil.make_archive(str(course / "release" / name), "zip", folder)
-        log(f"released {name}: {folder} (and {Path(archive).name} to hand out)")
+        archive = C.student_zip(folder, name, course / "release" / f"{name}.zip")
+        log(f"released {name}: {folder} (and {archive.name} to hand out)")
         out.append(folder)
     return out
 
@@ -57,7 +57,6 @@ def student_files(*, out, names=None, log=print):
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = _names(names)
-    requirements = Path(__file__).resolve().parent.parent / "exercises" / "requirements-student.txt"
     with tempfile.TemporaryDirectory() as tmp:
         course = Path(tmp) / "course"
         C.init_course(course, names)
@@ -65,12 +64,7 @@ def student_files(*, out, names=None, log=print):
             folder = C.generate_release(course, name)
             if C.leaks(folder):
                 raise CommandError(f"the release of {name} gives answers away: {C.leaks(folder)}")
-            shutil.copy2(requirements, folder / "requirements-student.txt")
-            target = out / f"{name}.zip"
-            with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
-                for path in sorted(folder.iterdir()):
-                    zf.write(path, f"{name}/{path.name}")
-            log(f"wrote {target}")
+            log(f"wrote {C.student_zip(folder, name, out / f'{name}.zip')}")
     return [out / f"{n}.zip" for n in names]
 
 

@@ -65,6 +65,29 @@ def api(course):
     return NbGraderAPI(CourseDirectory(config=config), config=config)
 
 
+def student_requirements(name):
+    """The text of an assignment's requirements-student.txt: the base list, and PyTorch (its CPU build) for
+    an assignment whose notebook imports it."""
+    text = (EXERCISES / "requirements-student.txt").read_text()
+    if re.search(r"^import torch|^from torch", (EXERCISES / name / f"{name}.py").read_text(), re.M):
+        text += (EXERCISES / "requirements-torch.txt").read_text()
+    return text
+
+
+def student_zip(folder, name, target):
+    """The one way a student gets an assignment: a zip holding the folder <name>/ with the released notebook,
+    gradcheck.py and its requirements-student.txt. Returns the zip's path."""
+    import zipfile
+
+    (Path(folder) / "requirements-student.txt").write_text(student_requirements(name))
+    target = Path(target)
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(Path(folder).iterdir()):
+            if path.is_file():
+                zf.write(path, f"{name}/{path.name}")
+    return target
+
+
 def init_course(course, names=None):
     """Create or refresh a course folder: config file and source/<assignment>/ from exercises/."""
     course = Path(course).resolve()

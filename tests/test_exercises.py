@@ -15,6 +15,7 @@ from nbclient import NotebookClient
 
 from autograder import course as C
 from autograder.judge import catalogue
+from autograder.notebooks import EXERCISES as EXERCISES_DIR
 from autograder.notebooks import assignments, notebook_path, points, stale_notebooks
 
 ASSIGNMENTS = assignments()
@@ -92,6 +93,32 @@ def test_release_leaks_nothing(courses, name):
     stubs = [c for c in nb.cells if nbgrader_meta(c).get("solution") and c.cell_type == "code"]
     assert stubs and all("raise NotImplementedError()" in c.source for c in stubs)
     assert (release / "gradcheck.py").exists()
+
+
+def test_a_student_gets_one_zip_with_a_folder_the_notebook_and_what_to_install(tmp_path):
+    """`release` and the book's downloads package an assignment the same way: <name>/ with the notebook,
+    gradcheck.py and requirements-student.txt, where only the PyTorch assignments ask for PyTorch (its CPU
+    build) and the one file that asks for it serves the whole course."""
+    import zipfile
+
+    from autograder import commands
+
+    course = tmp_path / "course"
+    commands.release(course=course, names=["rnn", "seq2seq"], log=lambda *_: None)
+    book = commands.student_files(out=tmp_path / "book", names=["rnn", "seq2seq"], log=lambda *_: None)
+    for name in ("rnn", "seq2seq"):
+        for archive in (course / "release" / f"{name}.zip", tmp_path / "book" / f"{name}.zip"):
+            with zipfile.ZipFile(archive) as zf:
+                names = sorted(zf.namelist())
+                requirements = zf.read(f"{name}/requirements-student.txt").decode()
+            assert names == sorted(f"{name}/{f}" for f in ("gradcheck.py", f"{name}.ipynb", "requirements-student.txt"))
+            if name == "rnn":
+                assert "torch" not in requirements and "numpy==" in requirements
+            else:
+                assert "torch==2.13.0+cpu" in requirements and "download.pytorch.org/whl/cpu" in requirements
+                assert set((EXERCISES_DIR / "requirements-student.txt").read_text().splitlines()) <= \
+                    set(requirements.splitlines())
+    assert len(book) == 2
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
