@@ -12,6 +12,7 @@ from pathlib import Path
 
 from autograder import course as C
 from autograder.notebooks import assignments
+from autograder.offline import offline_feedback
 
 
 class CommandError(RuntimeError):
@@ -186,8 +187,11 @@ def feedback(*, course, name, log=print):
         if not result["success"]:
             failed.append(student)
             log(f"  {student}: feedback failed: {result.get('error', '')[-300:]}")
-    log(f"feedback for {len(graded) - len(failed)} student(s) in {course / 'feedback'}")
-    return [course / "feedback" / s / name / f"{name}.html" for s in graded if s not in failed]
+    pages = [course / "feedback" / s / name / f"{name}.html" for s in graded if s not in failed]
+    for page in pages:  # formulas that render offline (nbgrader's template loads MathJax from a CDN)
+        page.write_text(offline_feedback(page.read_text()))
+    log(f"feedback for {len(pages)} student(s) in {course / 'feedback'}")
+    return pages
 
 
 def export(*, course, out=None, log=print):

@@ -346,6 +346,33 @@ def test_diagnoses_read_alike_for_different_numbers():
     assert diagnoses(named) == [("beam_search", "ties are broken the wrong way.")]
 
 
+def test_feedback_renders_its_formulas_with_the_network_off(course, edited, tmp_path):
+    pages = commands.feedback(course=course, name=NAME, log=lambda *_: None)
+    assert pages and all(p.exists() for p in pages)
+    page = pages[0]
+    text = page.read_text()
+    assert "cdnjs" not in text and "$$" not in text and "<math" in text
+    script = f"""
+from playwright.sync_api import sync_playwright
+with sync_playwright() as p:
+    browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                args=["--no-sandbox", "--disable-gpu"])
+    context = browser.new_context(offline=True)
+    asked = []
+    context.on("request", lambda r: asked.append(r.url))
+    view = context.new_page()
+    view.goto({page.as_uri()!r})
+    box = view.locator("math").first.bounding_box()
+    print(view.locator("math").count(), box["width"] > 50 and box["height"] > 8,
+          sum(1 for u in asked if not u.startswith("file:")))
+    browser.close()
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    count, laid_out, remote = run.stdout.split()
+    assert int(count) >= 1 and laid_out == "True" and remote == "0"
+
+
 def test_export_keeps_not_submitted_apart_from_a_zero(course, edited, tmp_path):
     import csv
     import warnings
