@@ -44,7 +44,7 @@ def build_parser():
     course_arg(c)
     c.add_argument("assignment")
     c.add_argument("--out", default=None, help="the folder (default: <course>/reports/<assignment>)")
-    c = add("notebooks", "regenerate exercises/*/*.ipynb from their sources (or --check that they are current)")
+    c = add("notebooks", "regenerate exercises/*/*.ipynb from sources/*.py (or --check that they are current)")
     c.add_argument("--check", action="store_true")
     c = add("mistakes", "list the catalogue of known mistakes and the message each produces")
     c.add_argument("assignment", nargs="?")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.notebooks import EXERCISES, ROOT, assignments
+from autograder.notebooks import EXERCISES, ROOT, assignments, source_path
 
 GRADCHECK = ROOT / "solutions" / "gradcheck.py"
 CONFIG = """\
@@ -69,7 +69,7 @@ def student_requirements(name):
     """The text of an assignment's requirements-student.txt: the base list, and PyTorch (its CPU build) for
     an assignment whose notebook imports it."""
     text = (EXERCISES / "requirements-student.txt").read_text()
-    if re.search(r"^import torch|^from torch", (EXERCISES / name / f"{name}.py").read_text(), re.M):
+    if re.search(r"^import torch|^from torch", source_path(name).read_text(), re.M):
         text += (EXERCISES / "requirements-torch.txt").read_text()
     return text
 

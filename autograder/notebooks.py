@@ -1,7 +1,9 @@
 """Build the nbgrader source notebooks in exercises/ from readable percent-format sources.
 
-Each assignment lives in exercises/<assignment>/ as <assignment>.py, a script whose `# %%` lines
-start cells; the marker says what nbgrader should make of the cell:
+Each assignment's source is sources/<assignment>.py, a script whose `# %%` lines start cells (it lives
+outside exercises/, so that a course using exercises/ as nbgrader's source folder releases the notebook
+alone, never this file with its solutions and hidden tests); the marker says what nbgrader should make
+of the cell:
 
     # %% [markdown]                          instructions, locked
     # %% [markdown] answer: ID points=P      a written answer, graded by hand
@@ -23,6 +25,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 EXERCISES = ROOT / "exercises"
+SOURCES = ROOT / "sources"
 MARKER = re.compile(r"^# %%(?P<rest>.*)$")
 SPEC = re.compile(
     r"^(?:(?P<markdown>\[markdown\])\s*)?"
@@ -132,14 +135,14 @@ def build_notebook(path):
 
 
 def assignments():
-    """The assignment names, in course order (the exercises/ folders with a source file)."""
+    """The assignment names, in course order (those with a source file)."""
     order = ["rnn", "bptt", "vanishing_gradients", "lstm_gru", "brnn", "seq2seq", "teacher_forcing", "search"]
-    present = {p.parent.name for p in EXERCISES.glob("*/*.py") if p.stem == p.parent.name}
+    present = {p.stem for p in SOURCES.glob("*.py")}
     return [a for a in order if a in present] + sorted(present - set(order))
 
 
 def source_path(assignment):
-    return EXERCISES / assignment / f"{assignment}.py"
+    return SOURCES / f"{assignment}.py"
 
 
 def notebook_path(assignment):
@@ -156,6 +159,7 @@ def write_notebooks(names=None):
     written = []
     for name in names or assignments():
         path = notebook_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render(name))
         written.append(path)
     return written

@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/mutation_analysis.py [--assignments rnn bptt] [--ids 20] [--equivalence-ids 40]
 
-For every graded function of an assignment (its solution cell in exercises/<a>/<a>.py), an AST mutator
+For every graded function of an assignment (its solution cell in sources/<a>.py), an AST mutator
 makes every single-edit variant: an arithmetic, comparison or augmented-assignment operator swapped, a
 number changed, a unary minus or a `.T` dropped, a keyword argument dropped, two returned values
 swapped, one statement of a body deleted. Each variant replaces the reference in a notebook namespace
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from autograder import harness  # noqa: E402
 from autograder.grading import HIDDEN  # noqa: E402
 from autograder.judge import compare, evaluate, expected_results, get_spec, run_case  # noqa: E402
-from autograder.notebooks import EXERCISES, assignments, parse_source  # noqa: E402
+from autograder.notebooks import assignments, parse_source, source_path  # noqa: E402
 from solutions import gradcheck  # noqa: E402
 
 sys.modules["gradcheck"] = gradcheck  # what each release ships beside the notebook
@@ -146,7 +146,7 @@ def mutants(code):
 def load(assignment):
     """([(kind, id, code)] of the code cells in notebook order, {solution id: code}, [(test id, hidden code)])."""
     cells, solutions, tests = [], {}, []
-    for cell_type, source, meta in parse_source(EXERCISES / assignment / f"{assignment}.py"):
+    for cell_type, source, meta in parse_source(source_path(assignment)):
         nb = meta.get("nbgrader", {})
         if cell_type != "code":
             continue

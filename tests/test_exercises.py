@@ -7,6 +7,7 @@ untouched release scores zero; every catalogued mistake, written as a submission
 the checks it targets with the message it should; grading twice gives the same scores.
 """
 import re
+import shutil
 import time
 
 import nbformat
@@ -93,6 +94,20 @@ def test_release_leaks_nothing(courses, name):
     stubs = [c for c in nb.cells if nbgrader_meta(c).get("solution") and c.cell_type == "code"]
     assert stubs and all("raise NotImplementedError()" in c.source for c in stubs)
     assert (release / "gradcheck.py").exists()
+
+
+def test_exercises_as_nbgraders_source_folder_releases_no_answers(tmp_path):
+    """An instructor may point nbgrader at exercises/ itself: every release then holds the notebook alone,
+    with no solution and no hidden test in any file."""
+    course = tmp_path / "course"
+    C.init_course(course)  # the config file, and gradcheck.py beside each notebook
+    shutil.copytree(EXERCISES_DIR, course / "source", dirs_exist_ok=True)
+    api = C.api(course)
+    for name in ASSIGNMENTS:
+        assert api.generate_assignment(name, force=True)["success"], name
+        released = sorted(p.name for p in (course / "release" / name).iterdir())
+        assert released == sorted(["gradcheck.py", f"{name}.ipynb"]), released
+        assert C.leaks(course / "release" / name) == []
 
 
 def test_a_student_gets_one_zip_with_a_folder_the_notebook_and_what_to_install(tmp_path):

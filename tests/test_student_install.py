@@ -3,7 +3,6 @@ import json
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import nbformat
 
@@ -47,7 +46,8 @@ def test_a_student_installs_from_the_zip_validates_and_sees_no_instructor_tools(
     blank = run(str(bin_ / "nbgrader"), "validate", "rnn.ipynb", cwd=folder)
     assert "NotImplementedError" in blank or "failed" in blank.lower()
     nb = nbformat.read(folder / "rnn.ipynb", as_version=4)
-    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nbformat.read(notebook_path("rnn"), as_version=4).cells
+    reference = nbformat.read(notebook_path("rnn"), as_version=4)
+    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in reference.cells
                if c.metadata.get("nbgrader", {}).get("solution")}
     for cell in nb.cells:
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
