@@ -243,9 +243,18 @@ def make_cgroups(name, limits):
 
 
 def remove_cgroups(folders):
+    """Kill whatever is left in each control group (a process of the box that left the runner's process
+    group), then remove the group."""
     for folder in folders:
-        for _ in range(50):  # the box's processes may take a moment to leave
+        for _ in range(100):  # the box's processes may take a moment to leave
             try:
+                if (folder / "cgroup.kill").exists():
+                    (folder / "cgroup.kill").write_text("1")
+                for pid in (folder / "cgroup.procs").read_text().split():
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except (ProcessLookupError, ValueError):
+                        pass
                 folder.rmdir()
                 break
             except FileNotFoundError:
@@ -291,6 +300,12 @@ def clean_stale_folders(base=None):
         if match and _start_time(int(match.group(1))) != match.group(2):
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
+    if os.geteuid() == 0:  # and their control groups, named after the folders
+        for parent in cgroup_parents().values():
+            stale = [g for g in parent.glob(TEMP_PREFIX + "*")
+                     if (m := re.match(re.escape(TEMP_PREFIX) + r"(\d+)-(\d+)-", g.name))
+                     and _start_time(int(m.group(1))) != m.group(2)]
+            remove_cgroups(stale)
     return removed
 
 
@@ -436,7 +451,7 @@ class Sandbox:
         if uid is None:
             return args, None
         drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--", *args]
-        self.cgroups = make_cgroups(f"{TEMP_PREFIX}{os.getpid()}-{self.started}", self.limits)
+        self.cgroups = make_cgroups(f"{self.dir.name}-{self.started}", self.limits)  # unique, like the folder
         steps = [f'echo $$ > "{folder}/cgroup.procs"' for folder in self.cgroups]
         steps += [f'mount --bind "${2 * i + 1}" "${2 * i + 2}"' for i in range(len(mounts))]
         if not steps:
