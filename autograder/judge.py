@@ -444,9 +444,22 @@ def evaluate(name, results, student, earlier=None):
         msg += (f"\nWhere: the function returns {returned} where {', '.join(s.outputs)} "
                 f"{'is' if len(s.outputs) == 1 else 'are'} expected: check its return statement, and the order of "
                 "the values it returns.")
-    for line in (s.explain(cases, results, references) if s.explain else []) + localise(s, cases, wants, gots):
+    for line in _located(s, cases, results, references, wants, gots):
         msg += "\n" + line
     return Verdict(False, msg, mistake.id if mistake else None)
+
+
+def _located(s, cases, results, references, wants, gots):
+    """The lines that say where the error is. They are help, not the verdict: whatever a submission returned,
+    working them out never stops the grading (a result that defeats them just gets fewer lines)."""
+    lines = []
+    for find in ((lambda: s.explain(cases, results, references)) if s.explain else (lambda: []),
+                 lambda: localise(s, cases, wants, gots)):
+        try:
+            lines += find()
+        except Exception:  # noqa: BLE001  an odd result (unhashable tokens, text for numbers, ...)
+            pass
+    return lines
 
 
 def _where(mistake, s, earlier):

@@ -212,3 +212,17 @@ def test_every_check_has_a_shared_core_and_cases_of_the_students_own():
     for name in ("rnn_forward", "beam_search_basic", "masked_cross_entropy"):
         a, b = make_cases(name, "alice"), make_cases(name, "bob")
         assert len(a) > 12 and a[0]["label"] == b[0]["label"]
+
+
+@pytest.mark.parametrize("odd", [
+    [{"tokens": [[1], {"a": 2}], "logprob": "x", "score": None, "finished": "yes"}],
+    [{"tokens": [99, -5], "logprob": -1.0, "score": -1.0, "finished": False}],
+    [{"tokens": list(range(10_000)), "logprob": 0.0, "score": 0.0, "finished": True}],
+    {"__unreadable__": "an object of type Thing"},
+])
+def test_an_odd_result_gets_a_verdict_not_a_crash(odd):
+    """Whatever a search returns, the judge answers with a failing verdict (the diagnosis is best effort)."""
+    cases = make_cases("beam_search_n_best", "odd")
+    results = [{"outputs": [odd], "inputs_changed": [], "calls": [[], [0], [1, 1]]} for _ in cases]
+    v = evaluate("beam_search_n_best", results, "odd")
+    assert not v.passed and v.message.startswith("beam_search is wrong on")

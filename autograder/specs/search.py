@@ -432,10 +432,14 @@ def explain_case(name, case, got, want):
 
 
 def _hypotheses(outputs):
-    """The hypotheses a search returned, as records (the check wraps the result in a 1-tuple)."""
+    """The well-formed hypotheses a search returned, as records (the check wraps the result in a 1-tuple):
+    tokens a list of token ids, logprob and score numbers, finished a bool."""
     out = outputs[0] if isinstance(outputs, list) and len(outputs) == 1 else outputs
     out = out if isinstance(out, list) else [out]
-    return [h for h in out if isinstance(h, dict) and {"tokens", "logprob", "score", "finished"} <= set(h)]
+    return [h for h in out if isinstance(h, dict) and {"tokens", "logprob", "score", "finished"} <= set(h)
+            and isinstance(h["tokens"], list) and all(type(v) is int for v in h["tokens"])
+            and all(isinstance(h[k], (int, float)) and not isinstance(h[k], bool) for k in ("logprob", "score"))
+            and isinstance(h["finished"], bool)]
 
 
 def _field_problem(h, model, eos, max_len, alpha, w):
@@ -447,6 +451,9 @@ def _field_problem(h, model, eos, max_len, alpha, w):
         return f"{w(tokens)} has {len(tokens)} tokens, more than max_len = {max_len}."
     if not tokens:
         return "a returned hypothesis has no tokens."
+    V = len(model(()))
+    if any(not 0 <= v < V for v in tokens):
+        return f"{w(tokens)} holds token ids outside 0..{V - 1}: every token is an index into the model's output."
     true = float(sum(model(tokens[:i])[v] for i, v in enumerate(tokens)))
     if not np.isclose(h["logprob"], true, rtol=1e-6, atol=1e-9):
         return (f"{w(tokens)} has logprob {h['logprob']:.4f}; the sum of its tokens' log-probabilities is "
