@@ -31,12 +31,12 @@ EARLIER = {}  # check name -> passed, for this kernel's student: see judge.evalu
 def judge(name, results, namespace=None):
     verdict = evaluate(name, results, current_student(), EARLIER)
     EARLIER[name] = verdict.passed
-    stock = get_spec(name).stock
-    if not verdict.passed and stock is not None and isinstance(namespace, dict):
+    spec = get_spec(name)
+    if not verdict.passed and spec.stock is not None and isinstance(namespace, dict):
         # Here the reference is in the kernel anyway: a function that failed its check gives way to the
         # reference for the rest of the notebook, so that the functions calling it, and their visible tests,
         # are judged on their own (the sandboxed grader does this with the reference's values instead).
-        namespace[get_spec(name).function] = stock
+        namespace[spec.function] = spec.stock
     if not verdict.passed:
         raise AssertionError(verdict.message)
     print(verdict.message)

@@ -20,6 +20,7 @@ import nbformat
 import numpy as np
 
 from autograder import sandbox_channel
+from autograder.harness import CALLS_KEPT, PREFIX_KEPT
 from autograder.judge import Verdict, cases_for, evaluate, expected_results
 from autograder.sandbox import CellRun, IsolationError, Limits, Sandbox, SandboxError, Violation
 
@@ -287,7 +288,7 @@ def decode_results(raw, n_cases):
     return out
 
 
-def _calls(calls, limit=120, longest=16):
+def _calls(calls, limit=CALLS_KEPT, longest=PREFIX_KEPT):
     """A search's log of the prefixes it asked its model for (harness.logged), checked: plain token ids."""
     if not (isinstance(calls, list) and len(calls) <= limit and all(
             isinstance(c, list) and len(c) <= longest and all(type(v) is int for v in c) for c in calls)):
@@ -320,7 +321,7 @@ class CheckChannel:
             if name not in self.names or name in self.asked:
                 raise Violation(f"a request for the hidden cases of {name!r}, which this cell checks "
                                 f"{'once only' if name in self.asked else 'not at all'}")
-            cases, wants = expected_results(name, self.student)
+            wants = expected_results(name, self.student)[1]
             cases = cases_for(name, self.student, self.earlier)
             self.asked.add(name)
             self.outstanding = name

@@ -222,7 +222,10 @@ def _holds_tensor(value, depth=0):
     return False
 
 
-def logged(model, limit=120, longest=16):
+CALLS_KEPT, PREFIX_KEPT = 120, 16  # how much of a search's model calls `logged` keeps
+
+
+def logged(model, limit=CALLS_KEPT, longest=PREFIX_KEPT):
     """The model, and the list of prefixes it is asked for, in order (the first `limit` calls, each cut to
     `longest` tokens): what a search did, as plain data, for the judge to compare with the reference's."""
     calls = []

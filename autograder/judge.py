@@ -227,7 +227,8 @@ def cases_for(name, student, earlier=None):
     failed their own checks (see spec's `parts`)."""
     s = get_spec(name)
     cases = expected_results(name, student)[0]
-    wanted = [part for part in s.parts if part in failed_functions(earlier or {})]
+    failed = failed_functions(earlier or {})
+    wanted = [part for part in s.parts if part in failed]
     if not wanted:
         return cases
     records = _records(name, student)
@@ -490,12 +491,17 @@ def _named(s, value):
     return out
 
 
+def _input_arrays(case):
+    """The arrays a case gives the function (for a backward, those its forward was run on)."""
+    args = case.get("forward_args") if case.get("protocol") == "backward" else case.get("args")
+    return [a for a in args or () if isinstance(a, np.ndarray)]
+
+
 def _steps(case, length=None):
     """T, the number of time steps of the case's input sequence: the first (N, T, D) array among its inputs,
     else the first (N, T) array of token ids; with `length`, the first sequence of that many steps (a case
     may hold a source and a target of different lengths). None when there is none."""
-    args = case.get("forward_args") if case.get("protocol") == "backward" else case.get("args")
-    arrays = [a for a in args or () if isinstance(a, np.ndarray)]
+    arrays = _input_arrays(case)
     found = [a.shape[1] for a in arrays if a.ndim == 3] + [a.shape[1] for a in arrays
                                                              if a.ndim == 2 and a.dtype.kind in "iu"]
     if length is not None:
@@ -591,8 +597,7 @@ def localise(s, cases, wants, gots):
 
 def _sizes(case):
     """(N, T) of a case: the batch size (first axis of its first input of two axes or more) and the steps."""
-    args = case.get("forward_args") if case.get("protocol") == "backward" else case.get("args")
-    N = next((a.shape[0] for a in args or () if isinstance(a, np.ndarray) and a.ndim >= 2), None)
+    N = next((a.shape[0] for a in _input_arrays(case) if a.ndim >= 2), None)
     return N, _steps(case)
 
 

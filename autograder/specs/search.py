@@ -15,7 +15,7 @@ sure every listed mistake shows on every student's cases.
 """
 import numpy as np
 
-from autograder.harness import Case, make_model, run_case
+from autograder.harness import CALLS_KEPT, Case, make_model, run_case
 from autograder.judge import compare, lifted, spec, variant_mistake
 from solutions import search as ref
 from solutions.search import Hypothesis  # noqa: F401  (the variants build Hypothesis objects)
@@ -367,7 +367,7 @@ def explain_case(name, case, got, want):
     if K is None:
         return _explain_exhaustive(case, got, want, model, eos, max_len, alpha, w)
     steps, pool = beam_trace(model, eos, max_len, K, n_best, alpha)
-    complete = len(got.get("calls") or ()) < 120
+    complete = len(got.get("calls") or ()) < CALLS_KEPT  # a full log may have been cut short
     mine, theirs = _by_length(got.get("calls")), _by_length(want.get("calls"))
     what = "beam_width = 1 (greedy)" if name == "greedy_search" else f"beam_width = {K}"
     for L in range(max_len + 1):
@@ -379,34 +379,31 @@ def explain_case(name, case, got, want):
         if set(a) == set(b):
             continue
         kept = ", ".join(map(w, b)) or "nothing"
+        ranked, _, saved = steps[L - 1] if 0 < L <= len(steps) else ([], [], [])  # the reference's step L
+        done = sum(len(step[2]) for step in steps[:L])  # finished by the reference after step L
+        refill = f"Rule: a beam is refilled: the next-ranked candidates without eos take the free places, up to {what}."
         if not a and complete:
             low = _low_eos(_hypotheses(got["outputs"]), steps, K, w)
             if low:
                 return f"your search stops after step {L}, too early: {low}"
-            saved = steps[L - 1][2] if 0 < L <= len(steps) else []
             if len(saved) >= K:
                 return (f"after step {L} your search keeps nothing alive, so it stops; the reference keeps {kept}: "
-                        f"{', '.join(w(t) for t, _, _ in saved)} finished at this step and were set aside. Rule: a "
-                        f"beam is refilled: the next-ranked candidates without eos take the free places, up to {what}.")
-            done = sum(len(saved) for _, _, saved in steps[:L])
+                        f"{', '.join(w(t) for t, _, _ in saved)} finished at this step and were set aside. {refill}")
             return (f"your search stops after step {L}; the reference goes on, keeping {kept} alive, since it "
                     f"has {done} finished of n_best = {n_best}. Rule: stop once n_best hypotheses have finished, "
                     "or after step max_len.")
         if not b:
-            done = sum(len(saved) for _, _, saved in steps[:L])
             why = (f"it has {done} finished of n_best = {n_best}" if done >= n_best else "no candidate is left")
             return (f"your search goes on to step {L + 1} with {', '.join(map(w, a))}, but the reference stops "
                     f"after step {L}: {why}. Rule: stop once n_best hypotheses have finished.")
         if len(a) > K:
             return (f"after step {L} your search keeps {len(a)} hypotheses alive, more than {what}: "
                     f"{', '.join(map(w, a))}; the reference keeps {kept}.")
-        cands = {tokens: lp for lp, tokens in steps[L - 1][0]} if 0 < L <= len(steps) else {}
+        cands = {tokens: lp for lp, tokens in ranked}
         if set(a) < set(b):
-            saved = steps[L - 1][2] if 0 < L <= len(steps) else []
             if saved:
                 return (f"after step {L} your search keeps only {', '.join(map(w, a))} alive; the reference keeps "
-                        f"{kept}. {w(saved[0][0])} finished at this step and was set aside. Rule: a beam is "
-                        f"refilled: the next-ranked candidates without eos take the free places, up to {what}.")
+                        f"{kept}. {w(saved[0][0])} finished at this step and was set aside. {refill}")
             return (f"after step {L} your search keeps only {', '.join(map(w, a))} alive; the reference keeps "
                     f"{kept}: the {what} best candidates without eos stay alive.")
         extra = next(t for t in a if t not in b)
@@ -535,7 +532,7 @@ def _explain_exhaustive(case, got, want, model, eos, max_len, alpha, w):
         if a and not b:
             return (f"your search extends prefixes of {L} tokens, such as {w(a[0])}: a sequence holds at most "
                     f"max_len = {max_len} tokens, eos included.")
-        if b and not a and len(got.get("calls") or ()) < 120:
+        if b and not a and len(got.get("calls") or ()) < CALLS_KEPT:
             return (f"your search never extends a prefix of {L} tokens, such as {w(b[0])}: every sequence of up to "
                     f"max_len = {max_len} tokens is a candidate.")
     mine_h, theirs_h = _hypotheses(got["outputs"]), _hypotheses(want["outputs"])
