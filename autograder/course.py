@@ -120,8 +120,10 @@ LEAK_MARKERS = (r"### BEGIN SOLUTION", r"### BEGIN HIDDEN TESTS", r"\bautograder
 
 
 def leaks(release_dir):
-    """Lines of the released notebooks that give away a solution or a hidden test, or import the reference."""
+    """What in a release gives away a solution or a hidden test, imports the reference, or holds an answer
+    that earns points in any assignment of the course (see `answers_in`)."""
     found = []
+    graded = graded_functions()
     for path in sorted(Path(release_dir).glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         for i, cell in enumerate(nb.cells):
@@ -129,6 +131,49 @@ def leaks(release_dir):
             for marker in LEAK_MARKERS:
                 if re.search(marker, src):
                     found.append(f"{path.name}: cell {i} contains {marker!r}")
+            if cell.cell_type == "code":
+                found += [f"{path.name}: cell {i} {what}" for what in answers_in(src, graded)]
+    for path in sorted(Path(release_dir).glob("*.py")):
+        found += [f"{path.name}: {what}" for what in answers_in(path.read_text(), graded)]
+    return found
+
+
+def graded_functions():
+    """The names of the functions that students write for points, in any assignment: those defined in the
+    solution cells of the source notebooks."""
+    names = set()
+    for name in assignments():
+        nb = nbformat.read(EXERCISES / name / f"{name}.ipynb", as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
+                names |= set(re.findall(r"^def\s+([A-Za-z_]\w*)\s*\(", cell.source, re.M))
+    return names
+
+
+def answers_in(code, graded):
+    """What in `code` defines one of the `graded` functions other than as a stub (a body that raises
+    NotImplementedError): a def with a body, an assignment to the name, or an import under that name. A
+    method of a class (a torch module's `encode`) is not the graded function."""
+    import ast
+
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:  # a cell with IPython syntax: read its top-level defs from the text
+        return [f"defines {name}" for name in re.findall(r"^def\s+([A-Za-z_]\w*)\s*\(", code, re.M)
+                if name in graded and "raise NotImplementedError" not in code]
+    found = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in graded:
+            stub = any(isinstance(s, ast.Raise) and "NotImplementedError" in ast.unparse(s.exc or s) for s in node.body)
+            if not stub:
+                found.append(f"defines {node.name} with a working body (line {node.lineno})")
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+            found += [f"assigns {name} (line {node.lineno})" for name in sorted(names & graded)]
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = {(a.asname or a.name).split(".")[0] for a in node.names}
+            found += [f"imports {name} (line {node.lineno})" for name in sorted(names & graded)]
     return found
 
 

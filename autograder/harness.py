@@ -101,8 +101,11 @@ def run_case(case, fn, helpers):
     except Exception as exc:  # the student's code failed: report it, never pass
         return {"error": f"{type(exc).__name__}: {str(exc)[:1500]}{_line_of(exc)}"}
     finally:
-        for namespace, name, value in undo:
-            namespace[name] = value
+        for namespace, name, value in reversed(undo):
+            if value is _ABSENT:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
     changed = [i for i, (a, b) in enumerate(zip(args, before)) if not _same(a, b)]
     out = {"outputs": to_plain(result), "inputs_changed": changed}
     if calls is not None:
@@ -127,18 +130,38 @@ def _weights(obj):
 def _stand_in(fn, helpers, standins):
     """Helpers and the names fn's module sees, with the reference's values standing in for the parts named in
     `standins` ({function name: [[arguments, result], ...]}); returns (helpers, [(namespace, name, old value)])
-    to put back afterwards."""
-    if not standins:
-        return helpers, []
-    helpers = {k: standing_in(v, standins[v.__name__]) if getattr(v, "__name__", None) in standins else v
-               for k, v in helpers.items()}
+    to put back afterwards. A helper given by its name is the function of that name in fn's module."""
     namespace = getattr(fn, "__globals__", None)
+
+    def helper(value):
+        name = value if isinstance(value, str) else getattr(value, "__name__", None)
+        value = _function(namespace, value) if isinstance(value, str) else value
+        return standing_in(value, standins[name]) if name in standins else value
+
+    helpers = {k: helper(v) for k, v in helpers.items()}
     undo = []
     for name, entries in standins.items():
-        if isinstance(namespace, dict) and callable(namespace.get(name)):
-            undo.append((namespace, name, namespace[name]))
-            namespace[name] = standing_in(namespace[name], entries)
+        if isinstance(namespace, dict):
+            undo.append((namespace, name, namespace.get(name, _ABSENT)))
+            namespace[name] = standing_in(_function(namespace, name), entries)
     return helpers, undo
+
+
+_ABSENT = object()
+
+
+def _function(namespace, name):
+    """The function `name` of the notebook's namespace; where the notebook has none (a function from an
+    earlier assignment that was not pasted in), one that says so when it is called."""
+    found = namespace.get(name) if isinstance(namespace, dict) else None
+    if callable(found):
+        return found
+
+    def missing(*args, **kwargs):
+        raise NameError(f"name {name!r} is not defined: paste your {name} into this notebook")
+
+    missing.__name__ = name
+    return missing
 
 
 def standing_in(part, entries):
@@ -286,7 +309,8 @@ def _backend():
 
 
 def check(name, fn, **helpers):
-    """Grade `fn` on the hidden cases named `name`; fails (AssertionError) with a diagnosis when wrong."""
+    """Grade `fn` on the hidden cases named `name`; fails (AssertionError) with a diagnosis when wrong. A helper
+    given by name (forward="rnn_forward") is looked up in fn's module when the check runs."""
     backend = _backend()
     results = [run_case(case, fn, helpers) for case in backend.cases(name)]
     backend.judge(name, results, getattr(fn, "__globals__", None))

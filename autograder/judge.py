@@ -103,6 +103,7 @@ class Spec:
     explain: object = None  # (cases, results, reference results) -> lines saying where a failing result goes wrong
     rounds: int = 2  # how many times the case maker runs on the student's seed, after once on the shared seed
     parts: tuple = ()  # the student's functions it calls, which the reference's values may stand in for
+    given: tuple = ()  # those of its parts that an earlier assignment grades: the reference's values always stand in
     build: object = None  # build(record) -> (reference, helpers) assembled from parts wrapped by record(name, fn)
     core: bool = True  # whether every student also faces one round drawn from a seed shared by all
     probes: bool = True  # whether the first case comes again with each input array set to zero in turn
@@ -117,7 +118,7 @@ class Verdict:
 
 
 def spec(name, function, protocol, reference, outputs=(), helpers=None, mistakes=(), tolerance=TOLERANCE,
-         blocks=(), explain=None, rounds=2, core=True, parts=None, build=None, probes=True, stock=None):
+         blocks=(), explain=None, rounds=2, core=True, parts=None, build=None, probes=True, stock=None, given=()):
     """Decorator registering a case maker as the check `name`. `blocks` is (labels, output names): the last
     axis of those outputs is made of equal blocks, one per label (the gates of an LSTM or GRU, the two
     directions of a BRNN), which the diagnosis judges one by one. `explain(cases, results, references)` gives
@@ -133,13 +134,16 @@ def spec(name, function, protocol, reference, outputs=(), helpers=None, mistakes
     carries what the reference's part returned on the way to the reference's result (`standins`), and the
     harness lets those values stand in for the student's part wherever it is called with the same
     arguments: a right function keeps its points although a function it calls is wrong, and the mistake is
-    charged once, where it is made."""
+    charged once, where it is made. The parts named in `given` are functions an earlier assignment grades,
+    which the student pastes into this notebook: their values always stand in, so that a mistake made in an
+    earlier assignment (or a function not pasted at all) costs nothing here."""
     def register(make_cases):
         if name in SPECS:
             raise ValueError(f"check {name!r} is registered twice")
         SPECS[name] = Spec(name, function, protocol, make_cases, reference, tuple(outputs), dict(helpers or {}),
                            list(mistakes), tolerance, tuple(blocks), explain=explain, rounds=rounds, core=core,
-                           parts=tuple(parts or ()), build=build, probes=probes, stock=stock)
+                           parts=tuple(dict.fromkeys((*(parts or ()), *given))), build=build, probes=probes,
+                           stock=stock, given=tuple(given))
         return make_cases
     return register
 
@@ -224,11 +228,11 @@ def failed_functions(earlier):
 
 def cases_for(name, student, earlier=None):
     """The hidden cases of `name` as the student's kernel gets them: with stand-ins for the parts that
-    failed their own checks (see spec's `parts`)."""
+    failed their own checks and for the parts an earlier assignment grades (see spec's `parts`, `given`)."""
     s = get_spec(name)
     cases = expected_results(name, student)[0]
     failed = failed_functions(earlier or {})
-    wanted = [part for part in s.parts if part in failed]
+    wanted = [part for part in s.parts if part in failed or part in s.given]
     if not wanted:
         return cases
     records = _records(name, student)
@@ -275,7 +279,8 @@ def _gradients_to_come(fn, args, kwargs, result):
     inputs = {i: a.detach().clone().requires_grad_() for i, a in enumerate(args)
               if torch.is_tensor(a) and a.requires_grad}
     module = next((a for a in args if hasattr(a, "named_parameters")), None)
-    named = module.parameter_names() if hasattr(module, "parameter_names") else dict(module.named_parameters())
+    named = (module.parameter_names() if hasattr(module, "parameter_names")
+             else dict(module.named_parameters()) if module is not None else {})
     again = fn(*[inputs.get(i, a) for i, a in enumerate(args)], **kwargs)
     slot = {}
 

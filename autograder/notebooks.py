@@ -12,6 +12,10 @@ of the cell:
     # %% test: ID points=P                   a docstring, the hidden checks, then the visible ones
     # %%                                     an ordinary code cell the student may edit
 
+A solution cell may instead hold lines `#| paste ASSIGNMENT: ID ID ...`: the cell where a student pastes
+their own functions of an earlier assignment. It is built from the solutions of those cells of that
+assignment's source, so the instructor's notebook runs, and the release shows an empty cell.
+
 Markdown lines are written as comments ("# text"). In a test cell the hidden checks come first:
 a mistake then gets the hidden checks' diagnosis in the feedback, not only the first visible assertion
 it trips (the released notebook shows the docstring and the visible checks alone). The generated <assignment>.ipynb carries the
@@ -27,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXERCISES = ROOT / "exercises"
 SOURCES = ROOT / "sources"
 MARKER = re.compile(r"^# %%(?P<rest>.*)$")
+PASTE = re.compile(r"^#\| paste (?P<assignment>\w+):(?P<ids>(?:\s+[A-Za-z_][\w-]*)+)\s*$")
 SPEC = re.compile(
     r"^(?:(?P<markdown>\[markdown\])\s*)?"
     r"(?:(?P<kind>answer|setup|solution|test)\s*(?::\s*(?P<id>[A-Za-z_][\w-]*))?\s*(?:points=(?P<points>[0-9.]+))?)?\s*$"
@@ -97,9 +102,34 @@ def parse_source(path):
             body.pop(0)
         if cell_type == "markdown":
             body = [re.sub(r"^# ?", "", b) for b in body]
+        if meta.get("nbgrader", {}).get("solution") and cell_type == "code" and any(PASTE.match(b) for b in body):
+            body = _pasted(path, meta["nbgrader"]["grade_id"], body)
         out.append((cell_type, "\n".join(body), meta))
     _check_regions(path, out)
     return out
+
+
+def _pasted(path, grade_id, body):
+    """A paste cell's lines: its comments, then one solution region holding the named solution cells of
+    earlier assignments, in the order named."""
+    code = []
+    for line in body:
+        m = PASTE.match(line)
+        if not m:
+            continue
+        other = source_path(m.group("assignment"))
+        if not other.exists():
+            raise SourceError(f"{path}: paste cell {grade_id!r} names {m.group('assignment')!r}, which has no source")
+        cells = {meta.get("nbgrader", {}).get("grade_id"): (kind, src) for kind, src, meta in parse_source(other)}
+        for wanted in m.group("ids").split():
+            kind, src = cells.get(wanted, (None, None))
+            if kind != "code" or "### BEGIN SOLUTION" not in src:
+                raise SourceError(f"{path}: paste cell {grade_id!r} names {wanted!r}, which is not a solution cell "
+                                  f"of {other.name}")
+            code += [line for line in src.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
+            code += ["", ""]
+    comments = [line for line in body if not PASTE.match(line)]
+    return comments + ["### BEGIN SOLUTION"] + code[:-2] + ["### END SOLUTION"]
 
 
 def _check_regions(path, cells):

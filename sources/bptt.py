@@ -13,8 +13,8 @@
 # labels `y` `(N, T)`. A backward function takes the upstream gradient and the cache of its forward, and
 # returns the gradients in the order of the forward's inputs. Never modify an input in place.
 #
-# **Given.** The forward passes of assignment 1 are in the next cell, with the caches the backward passes
-# receive. Read them first: they tell you what each cache holds.
+# **Your forward passes.** The backward passes take the caches of your forward passes of assignment 1:
+# paste those into the first cell below (part 0).
 #
 # **How to work.** In each function, replace `# YOUR CODE HERE` and the `raise NotImplementedError()` line
 # with your code. Under each function a test cell checks shapes and compares your gradients with finite
@@ -29,34 +29,26 @@ import numpy as np
 from gradcheck import check_gradients, rel_error
 
 
-def rnn_step_forward(x, h_prev, Wxh, Whh, bh):
-    """One RNN step: h = tanh(x Wxh + h_prev Whh + bh). cache = (x, h_prev, Wxh, Whh, h)."""
-    h = np.tanh(x @ Wxh + h_prev @ Whh + bh)
-    return h, (x, h_prev, Wxh, Whh, h)
-
-
-def rnn_forward(x, h0, Wxh, Whh, bh):
-    """The RNN over a sequence: h (N, T, H). cache = (x, h0, Wxh, Whh, h)."""
-    N, T, _ = x.shape
-    h = np.zeros((N, T, h0.shape[1]))
-    h_prev = h0
-    for t in range(T):
-        h_prev, _ = rnn_step_forward(x[:, t], h_prev, Wxh, Whh, bh)
-        h[:, t] = h_prev
-    return h, (x, h0, Wxh, Whh, h)
-
-
-def temporal_affine_forward(h, W, b):
-    """The output layer at every step: out = h W + b, (N, T, V). cache = (h, W)."""
-    return h @ W + b, (h, W)
-
-
 def make_params(D, H, V, seed=0):
     """Small random parameters of the whole model, for the tests."""
     rng = np.random.default_rng(seed)
     return {"Wxh": rng.standard_normal((D, H)) * 0.5, "Whh": rng.standard_normal((H, H)) * 0.5,
             "bh": rng.standard_normal(H) * 0.1, "Why": rng.standard_normal((H, V)) * 0.5,
             "by": rng.standard_normal(V) * 0.1}
+
+# %% [markdown]
+# ## 0. Your forward passes from assignment 1
+#
+# Paste your `rnn_step_forward`, `rnn_forward` and `temporal_affine_forward` of assignment 1 into the next
+# cell, in place of `# YOUR CODE HERE` and `raise NotImplementedError()`. Their caches are what the backward passes below receive:
+# `(x, h_prev, Wxh, Whh, h)` from `rnn_step_forward`, `(x, h0, Wxh, Whh, h)` from `rnn_forward` and
+# `(h, W)` from `temporal_affine_forward`. This cell earns no points: assignment 1 graded these functions.
+# The visible tests below run yours; the hidden tests give your new functions the course's own forward
+# results, so a mistake left in assignment 1 is not charged again here.
+
+# %% solution: forward_passes_of_assignment_1
+# Your rnn_step_forward, rnn_forward and temporal_affine_forward of assignment 1
+#| paste rnn: rnn_step_forward rnn_forward temporal_affine_forward
 
 # %% [markdown]
 # ## 1. One step backward
@@ -95,7 +87,7 @@ def rnn_step_backward(dh, cache):
 """rnn_step_backward: shapes and finite differences for every input."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
-check("rnn_step_backward", rnn_step_backward, forward=rnn_step_forward)
+check("rnn_step_backward", rnn_step_backward, forward="rnn_step_forward")
 ### END HIDDEN TESTS
 rng = np.random.default_rng(0)
 args = [rng.standard_normal((3, 4)), rng.standard_normal((3, 5)), rng.standard_normal((4, 5)) * 0.5,
@@ -153,7 +145,7 @@ def rnn_backward(dh, cache):
 """rnn_backward: shapes and finite differences for every input."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
-check("rnn_backward", rnn_backward, forward=rnn_forward)
+check("rnn_backward", rnn_backward, forward="rnn_forward")
 ### END HIDDEN TESTS
 rng = np.random.default_rng(1)
 args = [rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 4)), rng.standard_normal((3, 4)) * 0.5,
@@ -195,7 +187,7 @@ def temporal_affine_backward(dout, cache):
 """temporal_affine_backward: shapes and finite differences."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
-check("temporal_affine_backward", temporal_affine_backward, forward=temporal_affine_forward)
+check("temporal_affine_backward", temporal_affine_backward, forward="temporal_affine_forward")
 ### END HIDDEN TESTS
 rng = np.random.default_rng(2)
 args = [rng.standard_normal((2, 3, 4)), rng.standard_normal((4, 5)), rng.standard_normal(5)]

@@ -23,10 +23,10 @@
 # parameter tuple's gradient is a tuple in the same order, `(dWxh, dWhh, dbh)`. What goes into the cache is
 # your choice. Never modify an input in place.
 #
-# **How to work.** The cell below defines `rnn_forward(x, h0, Wxh, Whh, bh)` and `rnn_backward(dh, cache)`,
-# a vanilla RNN over a whole sequence and its backpropagation through time (the subject of assignments 1
-# and 2). Build both functions from these two; you need no loop over time of your own, only the right
-# slicing. In each function, replace `# YOUR CODE HERE` and the `raise NotImplementedError()` line with your
+# **How to work.** First paste your `rnn_forward(x, h0, Wxh, Whh, bh)` and `rnn_backward(dh, cache)` of
+# assignments 1 and 2 into the cell of part 0: a vanilla RNN over a whole sequence and its backpropagation
+# through time. Build both functions of this assignment from these two; you need no loop over time of your
+# own, only the right slicing. In each function, replace `# YOUR CODE HERE` and the `raise NotImplementedError()` line with your
 # code, and leave the rest of the function as it is; then run the test cell below it. The visible tests
 # check shapes, which inputs each state depends on, and your backward pass against finite differences;
 # when you hand in, hidden tests compare your functions with the reference on other inputs and say what
@@ -39,52 +39,22 @@ from gradcheck import check_gradients, rel_error
 
 np.set_printoptions(precision=4, suppress=True)
 
+# %% [markdown]
+# ## 0. Your RNN of assignments 1 and 2
+#
+# Paste into the next cell, in place of `# YOUR CODE HERE` and `raise NotImplementedError()`, your
+# `rnn_forward` of assignment 1 and your `rnn_backward` of assignment 2, with the functions they call
+# (`rnn_step_forward`, `rnn_backward`'s `rnn_step_backward`). `rnn_forward(x, h0, Wxh, Whh, bh)` returns
+# `h (N, T, H)` and the cache `(x, h0, Wxh, Whh, h)`, where `h[:, t]` has read `x[:, :t+1]`;
+# `rnn_backward(dh, cache)` returns `dx, dh0, dWxh, dWhh, dbh`. This cell earns no points: those
+# assignments graded these functions. The visible tests below run yours; the hidden tests give your new
+# functions the course's own results of these two, so a mistake left in an earlier assignment is not
+# charged again here.
 
-def rnn_forward(x, h0, Wxh, Whh, bh):
-    """
-    A vanilla RNN over a whole sequence, left to right.
-
-    Inputs:
-    - x: (N, T, D), h0: (N, H), Wxh: (D, H), Whh: (H, H), bh: (H,)
-
-    Returns a tuple of:
-    - h: hidden states, (N, T, H); h[:, t] has read x[:, :t+1]
-    - cache: (x, h0, Wxh, Whh, h)
-    """
-    N, T, _ = x.shape
-    h = np.empty((N, T, Whh.shape[0]))
-    h_prev = h0
-    for t in range(T):
-        h_prev = np.tanh(x[:, t] @ Wxh + h_prev @ Whh + bh)
-        h[:, t] = h_prev
-    return h, (x, h0, Wxh, Whh, h)
-
-
-def rnn_backward(dh, cache):
-    """
-    Backpropagation through time for rnn_forward.
-
-    Inputs:
-    - dh: upstream gradient on every hidden state, (N, T, H)
-    - cache: from rnn_forward
-
-    Returns a tuple of:
-    - dx: (N, T, D), dh0: (N, H), dWxh: (D, H), dWhh: (H, H), dbh: (H,)
-    """
-    x, h0, Wxh, Whh, h = cache
-    T = x.shape[1]
-    dx = np.empty(x.shape)
-    dWxh, dWhh, dbh = np.zeros(Wxh.shape), np.zeros(Whh.shape), np.zeros(Whh.shape[0])
-    dh_next = np.zeros(h0.shape)
-    for t in reversed(range(T)):
-        da = (dh[:, t] + dh_next) * (1 - h[:, t] ** 2)
-        h_prev = h0 if t == 0 else h[:, t - 1]
-        dx[:, t] = da @ Wxh.T
-        dWxh += x[:, t].T @ da
-        dWhh += h_prev.T @ da
-        dbh += da.sum(axis=0)
-        dh_next = da @ Whh.T
-    return dx, dh_next, dWxh, dWhh, dbh
+# %% solution: rnn_of_assignments_1_and_2
+# Your rnn_forward and rnn_backward of assignments 1 and 2, with the functions they call
+#| paste rnn: rnn_step_forward rnn_forward
+#| paste bptt: rnn_step_backward rnn_backward
 
 # %% [markdown]
 # ## 1. The forward pass

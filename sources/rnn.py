@@ -10,8 +10,9 @@
 #
 # **Conventions.** Arrays are float64 and batch first: inputs `x` have shape `(N, T, D)`, hidden states
 # `(N, T, H)`, labels `y` are integers of shape `(N, T)`. Vectors are rows, so a layer multiplies on the
-# right (`x @ Wxh`). A forward function returns `(out, cache)`: the cache is for the backward pass of
-# the next assignment; put in it whatever you think that pass will need. Never modify an input in place.
+# right (`x @ Wxh`). A forward function returns `(out, cache)`: the cache holds what the backward pass
+# of the next assignment needs, and the line after your code builds it, so that your functions work in
+# every later assignment that uses them. Never modify an input in place.
 #
 # **How to work.** In each function, replace `# YOUR CODE HERE` and the `raise NotImplementedError()` line
 # with your code, and leave the rest of the function as it is; then run the test cell below it. The visible tests check shapes and
@@ -43,12 +44,12 @@ def rnn_step_forward(x, h_prev, Wxh, Whh, bh):
 
     Returns a tuple of:
     - h: the new hidden state, (N, H)
-    - cache: what the backward pass will need
+    - cache: what the backward pass will need (built for you)
     """
     ### BEGIN SOLUTION
     h = np.tanh(x @ Wxh + h_prev @ Whh + bh)
-    cache = (x, h_prev, Wxh, Whh, h)
     ### END SOLUTION
+    cache = (x, h_prev, Wxh, Whh, h)  # what the backward pass of assignment 2 reads
     return h, cache
 
 # %% test: rnn_step_forward_tests points=5
@@ -85,7 +86,7 @@ def rnn_forward(x, h0, Wxh, Whh, bh):
 
     Returns a tuple of:
     - h: hidden states for every step, (N, T, H)
-    - cache: what the backward pass will need
+    - cache: what the backward pass will need (built for you)
     """
     ### BEGIN SOLUTION
     N, T, _ = x.shape
@@ -94,8 +95,8 @@ def rnn_forward(x, h0, Wxh, Whh, bh):
     for t in range(T):
         h_prev, _ = rnn_step_forward(x[:, t], h_prev, Wxh, Whh, bh)
         h[:, t] = h_prev
-    cache = (x, h0, Wxh, Whh, h)
     ### END SOLUTION
+    cache = (x, h0, Wxh, Whh, h)  # what the backward pass of assignment 2 reads
     return h, cache
 
 # %% test: rnn_forward_tests points=5
@@ -134,12 +135,12 @@ def temporal_affine_forward(h, W, b):
 
     Returns a tuple of:
     - out: (N, T, V)
-    - cache: what the backward pass will need
+    - cache: what the backward pass will need (built for you)
     """
     ### BEGIN SOLUTION
     out = h @ W + b
-    cache = (h, W)
     ### END SOLUTION
+    cache = (h, W)  # what the backward pass of assignment 2 reads
     return out, cache
 
 # %% test: temporal_affine_forward_tests points=5

@@ -18,7 +18,7 @@
 # own layers: `model.encode(src, src_mask)` returns the context `(N, H)` and
 # `model.decode_step(y_prev, context, h)` returns `(logits (N, V), h (N, H))`. The decoder starts from the
 # context (`h = context` at step 0), and step 0 always reads `tgt_in[:, 0]`, the `<bos>` token. The loss
-# `masked_cross_entropy(logits, targets, mask)` of assignment 6 is given too.
+# is your `masked_cross_entropy(logits, targets, mask)` of assignment 6: paste it in part 0.
 #
 # **The coins.** Random choices would make your results impossible to check, so the choices come from a
 # given tensor `coins` of shape `(N, T)`, uniform numbers in $[0, 1)$. At step $t \ge 1$, example $i$ reads
@@ -78,13 +78,6 @@ class Seq2Seq(nn.Module):
     def decode_step(self, y_prev, context, h):
         h = self.decoder(torch.cat([self.tgt_emb(y_prev), context], dim=1), h)
         return self.out(h), h
-
-
-def masked_cross_entropy(logits, targets, mask):
-    """Softmax cross-entropy of logits (N, T, V) summed over the steps where mask is True, averaged over N."""
-    N, T, V = logits.shape
-    ce = F.cross_entropy(logits.reshape(N * T, V), targets.reshape(N * T), reduction="none").reshape(N, T)
-    return (ce * mask).sum() / N
 
 
 def build_model(state):
@@ -153,6 +146,20 @@ def small_model(seed=0):
     """A float64 Seq2Seq for the tests: vocabularies of 8 and 7 tokens, E = 3, H = 5."""
     torch.manual_seed(seed)
     return Seq2Seq(8, 7, 3, 5).double()
+
+# %% [markdown]
+# ## 0. Your loss of assignment 6
+#
+# Paste your `masked_cross_entropy(logits, targets, mask)` of assignment 6 into the next cell, in place of
+# `# YOUR CODE HERE` and `raise NotImplementedError()`: the softmax cross-entropy of every step, summed over
+# the steps where `mask` is `True` and averaged over the batch, as a scalar tensor. This cell earns no
+# points: assignment 6 graded it. The visible tests and the experiments below run yours; the hidden tests
+# give your `train_step` the course's own loss values and gradients, so a mistake left in assignment 6 is
+# not charged again here.
+
+# %% solution: loss_of_assignment_6
+# Your masked_cross_entropy of assignment 6
+#| paste seq2seq: masked_cross_entropy
 
 # %% [markdown]
 # ## 1. Decoding with a teacher-forcing ratio

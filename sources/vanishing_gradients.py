@@ -14,7 +14,8 @@
 #
 # an $H \times H$ matrix whose entry $(i, j)$ is $\partial h_{t,i} / \partial h_{t-1,j}$.
 #
-# **Given.** The next cell holds the forward and backward passes of assignment 2 and `loss_and_grads`.
+# **Your functions of assignments 1 and 2.** This assignment builds on your forward and backward passes
+# and `loss_and_grads`: paste them into the first cell below (part 0).
 #
 # **How to work.** In each function, replace `# YOUR CODE HERE` and the `raise NotImplementedError()` line
 # with your code, and run the test cell below it. The last part asks for a written answer, which your
@@ -27,75 +28,27 @@ import matplotlib.pyplot as plt
 from gradcheck import numerical_gradient, rel_error
 
 
-def rnn_forward(x, h0, Wxh, Whh, bh):
-    """The RNN over a sequence: h (N, T, H). cache = (x, h0, Wxh, Whh, h)."""
-    N, T, _ = x.shape
-    h = np.zeros((N, T, h0.shape[1]))
-    h_prev = h0
-    for t in range(T):
-        h_prev = np.tanh(x[:, t] @ Wxh + h_prev @ Whh + bh)
-        h[:, t] = h_prev
-    return h, (x, h0, Wxh, Whh, h)
-
-
-def rnn_backward(dh, cache):
-    """BPTT over a sequence: dx, dh0, dWxh, dWhh, dbh."""
-    x, h0, Wxh, Whh, h = cache
-    N, T, D = x.shape
-    H = h.shape[2]
-    dx, dWxh, dWhh, dbh = np.zeros((N, T, D)), np.zeros((D, H)), np.zeros((H, H)), np.zeros(H)
-    dh_next = np.zeros((N, H))
-    for t in reversed(range(T)):
-        h_prev = h0 if t == 0 else h[:, t - 1]
-        da = (dh[:, t] + dh_next) * (1 - h[:, t] ** 2)
-        dx[:, t] = da @ Wxh.T
-        dWxh += x[:, t].T @ da
-        dWhh += h_prev.T @ da
-        dbh += da.sum(axis=0)
-        dh_next = da @ Whh.T
-    return dx, dh_next, dWxh, dWhh, dbh
-
-
-def temporal_affine_forward(h, W, b):
-    """The output layer at every step: out (N, T, V). cache = (h, W)."""
-    return h @ W + b, (h, W)
-
-
-def temporal_affine_backward(dout, cache):
-    """Backward of the output layer: dh, dW, db."""
-    h, W = cache
-    N, T, H = h.shape
-    return dout @ W.T, h.reshape(N * T, H).T @ dout.reshape(N * T, -1), dout.sum(axis=(0, 1))
-
-
-def temporal_softmax_loss(o, y, mask=None):
-    """Softmax cross-entropy summed over time, averaged over the batch: loss, do."""
-    N, T, V = o.shape
-    mask = np.ones((N, T), dtype=bool) if mask is None else mask
-    shifted = o - o.max(axis=2, keepdims=True)
-    log_p = shifted - np.log(np.exp(shifted).sum(axis=2, keepdims=True))
-    loss = -(np.take_along_axis(log_p, y[..., None], axis=2)[..., 0] * mask).sum() / N
-    do = np.exp(log_p)
-    do[np.arange(N)[:, None], np.arange(T), y] -= 1
-    return loss, do * mask[..., None] / N
-
-
-def loss_and_grads(params, x, y, h0=None, mask=None):
-    """Loss and full BPTT gradients of the whole model."""
-    h0 = np.zeros((x.shape[0], params["Whh"].shape[0])) if h0 is None else h0
-    h, rnn_cache = rnn_forward(x, h0, params["Wxh"], params["Whh"], params["bh"])
-    o, affine_cache = temporal_affine_forward(h, params["Why"], params["by"])
-    loss, do = temporal_softmax_loss(o, y, mask)
-    dh, dWhy, dby = temporal_affine_backward(do, affine_cache)
-    _, _, dWxh, dWhh, dbh = rnn_backward(dh, rnn_cache)
-    return loss, {"Wxh": dWxh, "Whh": dWhh, "bh": dbh, "Why": dWhy, "by": dby}
-
-
 def init_params(D, H, V, seed=0, scale=1.0):
     """Gaussian weights of standard deviation scale / sqrt(fan_in): scale is about Whh's spectral radius."""
     rng = np.random.default_rng(seed)
     return {"Wxh": rng.standard_normal((D, H)) * scale / np.sqrt(D), "Whh": rng.standard_normal((H, H)) * scale / np.sqrt(H),
             "bh": np.zeros(H), "Why": rng.standard_normal((H, V)) * scale / np.sqrt(H), "by": np.zeros(V)}
+
+# %% [markdown]
+# ## 0. Your functions of assignments 1 and 2
+#
+# Paste into the next cell, in place of `# YOUR CODE HERE` and `raise NotImplementedError()`, your
+# `rnn_forward` and `temporal_affine_forward` of assignment 1, and your `rnn_backward`,
+# `temporal_affine_backward`, `temporal_softmax_loss` and `loss_and_grads` of assignment 2, with the
+# functions they call (`rnn_step_forward`, `rnn_step_backward`). This cell earns no points: those
+# assignments graded these functions. The visible tests and the plot below run yours; the hidden tests give
+# your new functions the course's own results of these, so a mistake left in an earlier assignment is not
+# charged again here.
+
+# %% solution: functions_of_assignments_1_and_2
+# Your functions of assignments 1 and 2
+#| paste rnn: rnn_step_forward rnn_forward temporal_affine_forward
+#| paste bptt: rnn_step_backward rnn_backward temporal_affine_backward temporal_softmax_loss loss_and_grads
 
 # %% [markdown]
 # ## 1. How far back does a gradient reach?

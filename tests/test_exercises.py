@@ -96,6 +96,37 @@ def test_release_leaks_nothing(courses, name):
     assert (release / "gradcheck.py").exists()
 
 
+def test_no_release_holds_an_answer_of_another_assignment(tmp_path):
+    """The release check knows every function any assignment grades: a released notebook or file that defines
+    one with a working body (as a given cell once held an earlier assignment's answers), assigns it or imports
+    it under that name is a leak, whichever assignment it belongs to; stubs and a model's methods are not."""
+    graded = C.graded_functions()
+    assert {"rnn_forward", "rnn_backward", "loss_and_grads", "masked_cross_entropy", "beam_search"} <= graded
+    rnn_backward = next(c.source for c in nbformat.read(notebook_path("bptt"), as_version=4).cells
+                        if nbgrader_meta(c).get("grade_id") == "rnn_backward")
+    stub = 'def rnn_forward(x, h0, Wxh, Whh, bh):\n    """Doc."""\n    # YOUR CODE HERE\n    raise NotImplementedError()\n'
+    method = "class Seq2Seq:\n    def encode(self, src, src_mask):\n        return src\n"
+    cases = {
+        "given": (rnn_backward.replace("### BEGIN SOLUTION\n", "").replace("### END SOLUTION\n", ""), ["rnn_backward"]),
+        "assigned": ("import numpy as np\nmasked_cross_entropy = lambda logits, y, mask: logits.sum()\n",
+                     ["masked_cross_entropy"]),
+        "imported": ("from helpers import beam_search\n", ["beam_search"]),
+        "stub": (stub, []),
+        "method": (method, []),
+    }
+    for name, (code, names) in cases.items():
+        release = tmp_path / name
+        release.mkdir()
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_markdown_cell("# An assignment"), nbformat.v4.new_code_cell(code)]
+        nbformat.write(nb, release / "later.ipynb")
+        found = C.leaks(release)
+        assert [n for n in names if not any(n in f for f in found)] == [] and len(found) == len(names), (name, found)
+        (release / "later.ipynb").unlink()
+        (release / "helpers.py").write_text(code)
+        assert len(C.leaks(release)) == len(names), name
+
+
 def test_exercises_as_nbgraders_source_folder_releases_no_answers(tmp_path):
     """An instructor may point nbgrader at exercises/ itself: every release then holds the notebook alone,
     with no solution and no hidden test in any file."""

@@ -4,6 +4,9 @@ The wrong programs here are written independently of the catalogue's variants (e
 write it), and judged through the same functions the grader uses: judge.cases_for, harness.run_case,
 judge.evaluate.
 """
+import re
+from functools import partial
+
 import numpy as np
 import pytest
 
@@ -226,3 +229,84 @@ def test_an_odd_result_gets_a_verdict_not_a_crash(odd):
     results = [{"outputs": [odd], "inputs_changed": [], "calls": [[], [0], [1, 1]]} for _ in cases]
     v = evaluate("beam_search_n_best", results, "odd")
     assert not v.passed and v.message.startswith("beam_search is wrong on")
+
+
+# ------------------------------------------------------------------------------ functions of earlier assignments
+
+PASTED = {"bptt": "forward_passes_of_assignment_1", "vanishing_gradients": "functions_of_assignments_1_and_2",
+          "brnn": "rnn_of_assignments_1_and_2", "teacher_forcing": "loss_of_assignment_6"}
+
+# after the right functions: every one of them gives a first output 1.5 times too large
+WRONG = """
+def _wrong(fn):
+    def wrong(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        return (out[0] * 1.5, *out[1:]) if isinstance(out, tuple) else out * 1.5
+    return wrong
+
+for _name in PASTED_NAMES:
+    globals()[_name] = _wrong(globals()[_name])
+"""
+
+
+def run_hidden_checks(assignment, paste):
+    """Run the instructor's notebook of `assignment` in this process as stock nbgrader would, with the cell of
+    pasted functions replaced by `paste` code, and return {check: its failure message, or None}."""
+    import nbformat
+
+    from autograder import checks
+    from autograder.grading import HIDDEN, checks_of
+    from autograder.notebooks import notebook_path
+
+    nb = nbformat.read(notebook_path(assignment), as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    last = max(i for i, c in enumerate(cells) if c.metadata["nbgrader"].get("solution"))
+    namespace, outcome = {"__name__": "__notebook__"}, {}
+    checks.EARLIER.clear()
+    for cell in cells[:last + 1]:
+        meta = cell.metadata["nbgrader"]
+        if meta.get("grade_id") == PASTED[assignment]:
+            names = re.findall(r"^def (\w+)", cell.source, re.M)
+            wrong = cell.source + WRONG.replace("PASTED_NAMES", repr(names))
+            exec(compile({"missing": "", "wrong": wrong}[paste], "<pasted>", "exec"), namespace)
+        elif not meta.get("grade"):
+            exec(compile(cell.source, "<cell>", "exec"), namespace)
+    for cell in cells:
+        if cell.metadata["nbgrader"].get("grade"):
+            names = checks_of(cell.source)
+            try:
+                exec(compile("".join(HIDDEN.findall(cell.source)), "<hidden>", "exec"), namespace)
+                outcome.update({name: None for name in names})
+            except AssertionError as exc:
+                outcome.update({name: str(exc) for name in names})
+    return outcome, namespace
+
+
+@pytest.mark.parametrize("assignment", sorted(PASTED))
+@pytest.mark.parametrize("paste", ["wrong", "missing"])
+def test_functions_of_an_earlier_assignment_cost_nothing_here(assignment, paste, monkeypatch, tmp_path):
+    """A later assignment takes the student's own functions of earlier ones, pasted into one cell. Whether
+    they are wrong or were never pasted, the new functions written right keep every point: the reference's
+    values stand in for the earlier functions wherever the new ones call them as the reference does; and
+    afterwards the notebook holds the student's own functions again (or none)."""
+    from autograder.notebooks import ROOT
+
+    monkeypatch.setenv("AUTOGRADER_STUDENT", f"paster-{paste}")
+    monkeypatch.syspath_prepend(str(ROOT / "solutions"))  # gradcheck.py, as shipped beside the notebook
+    monkeypatch.chdir(tmp_path)
+    outcome, namespace = run_hidden_checks(assignment, paste)
+    assert len(outcome) >= 2 and all(message is None for message in outcome.values()), outcome
+    earlier = {"teacher_forcing": "masked_cross_entropy"}.get(assignment, "rnn_forward")
+    if paste == "missing":
+        assert earlier not in namespace
+    else:
+        assert namespace[earlier].__name__ == "wrong"
+
+
+def test_the_same_functions_written_wrong_here_still_fail():
+    """The stand-ins lift only the earlier functions: this assignment's own mistakes are still charged."""
+    from autograder.specs.vanishing_gradients import truncated_loss_and_grads_variant
+
+    for bug in ("state_reset", "gradient_carried", "last_window_only"):
+        assert not verdict("truncated_loss_and_grads", partial(truncated_loss_and_grads_variant, bug=bug)).passed
+    assert verdict("truncated_loss_and_grads", truncated_loss_and_grads_variant).passed

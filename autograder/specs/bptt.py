@@ -6,7 +6,7 @@ recognised where it is made and, lifted, in every larger function that calls the
 """
 import numpy as np
 
-from autograder.judge import lifted, spec, uncharged, variant_mistake
+from autograder.judge import forward_part, lifted, spec, uncharged, variant_mistake
 from autograder.specs.common import normal, rnn_params, rnn_sizes
 from autograder.specs.rnn import loss_cases, temporal_softmax_loss_variant
 from solutions import bptt as ref_bptt
@@ -92,13 +92,14 @@ def rnn_backward_from_steps(step_backward):
 
 
 def model_loss_and_grads(rnn_backward=ref.rnn_backward, affine_backward=ref.temporal_affine_backward,
-                         softmax_loss=ref.temporal_softmax_loss):
+                         softmax_loss=ref.temporal_softmax_loss, rnn_forward=ref.rnn_forward,
+                         affine_forward=ref.temporal_affine_forward):
     """loss_and_grads of the whole model from its parts, so that a part's mistake can be lifted."""
     def loss_and_grads(params, x, y, h0=None, mask=None):
         if h0 is None:
             h0 = np.zeros((x.shape[0], params["Whh"].shape[0]))
-        h, rnn_cache = ref.rnn_forward(x, h0, params["Wxh"], params["Whh"], params["bh"])
-        o, affine_cache = ref.temporal_affine_forward(h, params["Why"], params["by"])
+        h, rnn_cache = rnn_forward(x, h0, params["Wxh"], params["Whh"], params["bh"])
+        o, affine_cache = affine_forward(h, params["Why"], params["by"])
         loss, do = softmax_loss(o, y, mask)
         dh, dWhy, dby = affine_backward(do, affine_cache)
         _, _, dWxh, dWhh, dbh = rnn_backward(dh, rnn_cache)
@@ -188,7 +189,8 @@ def _model(part):
 
 @spec("rnn_step_backward", "rnn_step_backward", "backward", ref.rnn_step_backward,
       outputs=("dx", "dh_prev", "dWxh", "dWhh", "dbh"), helpers={"forward": ref.rnn_step_forward},
-      mistakes=STEP_MISTAKES, stock=ref.rnn_step_backward)
+      mistakes=STEP_MISTAKES, stock=ref.rnn_step_backward, given=("rnn_step_forward",),
+      build=forward_part("rnn_step_forward", ref.rnn_step_backward, ref.rnn_step_forward))
 def _(rng):
     cases = []
     for _, N, _, D, H in rnn_sizes(rng):
@@ -199,9 +201,9 @@ def _(rng):
 
 @spec("rnn_backward", "rnn_backward", "backward", ref.rnn_backward, outputs=("dx", "dh0", "dWxh", "dWhh", "dbh"),
       helpers={"forward": ref.rnn_forward}, mistakes=SEQ_MISTAKES + [_through_steps(m) for m in STEP_MISTAKES],
-      parts=("rnn_step_backward",),
+      parts=("rnn_step_backward",), given=("rnn_forward",),
       build=lambda record: (rnn_backward_from_steps(record("rnn_step_backward", ref.rnn_step_backward)),
-                            {"forward": ref.rnn_forward}), stock=ref.rnn_backward)
+                            {"forward": record("rnn_forward", ref.rnn_forward)}), stock=ref.rnn_backward)
 def _(rng):
     return [{"forward_args": (normal(rng, N, T, D), normal(rng, N, H), *rnn_params(rng, D, H)),
              "douts": (normal(rng, N, T, H),), "label": label} for label, N, T, D, H in rnn_sizes(rng)]
@@ -209,7 +211,8 @@ def _(rng):
 
 @spec("temporal_affine_backward", "temporal_affine_backward", "backward", ref.temporal_affine_backward,
       outputs=("dh", "dW", "db"), helpers={"forward": ref.temporal_affine_forward}, mistakes=AFFINE_MISTAKES,
-      stock=ref.temporal_affine_backward)
+      stock=ref.temporal_affine_backward, given=("temporal_affine_forward",),
+      build=forward_part("temporal_affine_forward", ref.temporal_affine_backward, ref.temporal_affine_forward))
 def _(rng):
     cases = []
     for label, N, T, _, H in rnn_sizes(rng):
@@ -235,10 +238,12 @@ def _(rng):
           + [lifted(m, _model("affine_backward"), "(in temporal_affine_backward) ") for m in AFFINE_MISTAKES]
           + [lifted(m, _model("softmax_loss"), "(in temporal_softmax_loss) ") for m in LOSS_MISTAKES]),
       parts=("rnn_backward", "rnn_step_backward", "temporal_affine_backward", "temporal_softmax_loss"),
+      given=("rnn_forward", "temporal_affine_forward"),
       build=lambda record: (model_loss_and_grads(
           record("rnn_backward", rnn_backward_from_steps(record("rnn_step_backward", ref.rnn_step_backward))),
           record("temporal_affine_backward", ref.temporal_affine_backward),
-          record("temporal_softmax_loss", ref.temporal_softmax_loss)), {}))
+          record("temporal_softmax_loss", ref.temporal_softmax_loss),
+          record("rnn_forward", ref.rnn_forward), record("temporal_affine_forward", ref.temporal_affine_forward)), {}))
 def _(rng):
     cases = []
     for i, (label, N, T, D, H) in enumerate(rnn_sizes(rng)):

@@ -1,34 +1,40 @@
 """Hidden checks of assignment 5 (brnn): a bidirectional RNN built from the given one-direction RNN.
 
-The notebook gives `rnn_forward` and `rnn_backward` (caches as in solutions.rnn) in a locked cell; the
-variants below call them by those names, which here are the reference's and in a submission the
-notebook's own.
+The student pastes their own `rnn_forward` and `rnn_backward` of assignments 1 and 2 (caches as in
+solutions.rnn) into the notebook; the variants below call them by those names, which here are the
+reference's and in a submission the notebook's own. Those two are graded in assignments 1 and 2, so their
+reference values always stand in for the student's (`given`).
 """
+from functools import partial
+
 import numpy as np
 
-from autograder.judge import Mistake, forward_part, spec, uncharged, variant_mistake
+from autograder.judge import Mistake, spec, uncharged, variant_mistake
 from autograder.specs.common import normal, rnn_params, rnn_sizes
 from solutions import brnn as ref
 from solutions.rnn import rnn_backward, rnn_forward  # noqa: F401 (called by the variants)
 
 
-def birnn_forward_variant(x, h0_fwd, h0_bwd, params_fwd, params_bwd, bug=None):
-    """birnn_forward with one of the catalogued mistakes switched on."""
-    h_fwd, cache_fwd = rnn_forward(x, h0_fwd, *params_fwd)
+def birnn_forward_variant(x, h0_fwd, h0_bwd, params_fwd, params_bwd, bug=None, forward=None):
+    """birnn_forward with one of the catalogued mistakes switched on; `forward` replaces rnn_forward (the
+    grader's record of it)."""
+    forward = forward or rnn_forward
+    h_fwd, cache_fwd = forward(x, h0_fwd, *params_fwd)
     x_bwd = x if bug == "input_not_reversed" else x[:, ::-1]
-    h_bwd, cache_bwd = rnn_forward(x_bwd, h0_bwd, *params_bwd)
+    h_bwd, cache_bwd = forward(x_bwd, h0_bwd, *params_bwd)
     if bug != "states_not_rereversed":
         h_bwd = h_bwd[:, ::-1]
     return np.concatenate([h_fwd, h_bwd], axis=2), (cache_fwd, cache_bwd)
 
 
-def birnn_backward_variant(dh, cache, bug=None):
-    """birnn_backward with one of the catalogued mistakes switched on."""
+def birnn_backward_variant(dh, cache, bug=None, backward=None):
+    """birnn_backward with one of the catalogued mistakes switched on; `backward` replaces rnn_backward."""
+    backward = backward or rnn_backward
     cache_fwd, cache_bwd = cache
     H = dh.shape[2] // 2
-    dx_fwd, dh0_fwd, dWxh_f, dWhh_f, dbh_f = rnn_backward(dh[:, :, :H], cache_fwd)
+    dx_fwd, dh0_fwd, dWxh_f, dWhh_f, dbh_f = backward(dh[:, :, :H], cache_fwd)
     dh_bwd = dh[:, :, H:] if bug == "dh_not_reversed" else dh[:, ::-1, H:]
-    dx_bwd, dh0_bwd, dWxh_b, dWhh_b, dbh_b = rnn_backward(dh_bwd, cache_bwd)
+    dx_bwd, dh0_bwd, dWxh_b, dWhh_b, dbh_b = backward(dh_bwd, cache_bwd)
     if bug == "dx_one_direction":
         dx = dx_fwd
     elif bug == "dx_not_reversed":
@@ -74,7 +80,8 @@ def birnn_args(rng, N, T, D, H):
 
 @spec("birnn_forward", "birnn_forward", "forward", ref.birnn_forward, outputs=("h",),
       blocks=(("the forward direction (h[..., :H])", "the backward direction (h[..., H:])"), ("h",)),
-      mistakes=[STATES_NOT_REREVERSED, INPUT_NOT_REVERSED], stock=ref.birnn_forward)
+      mistakes=[STATES_NOT_REREVERSED, INPUT_NOT_REVERSED], stock=ref.birnn_forward, given=("rnn_forward",),
+      build=lambda record: (partial(birnn_forward_variant, forward=record("rnn_forward", rnn_forward)), {}))
 def _(rng):
     return [{"args": birnn_args(rng, N, T, D, H), "label": label} for label, N, T, D, H in rnn_sizes(rng)]
 
@@ -87,8 +94,10 @@ def _(rng):
       outputs=("dx", "dh0_fwd", "dh0_bwd", "dparams_fwd", "dparams_bwd"), helpers={"forward": ref.birnn_forward},
       mistakes=uncharged([Mistake(INPUT_NOT_REVERSED.id, INPUT_NOT_REVERSED.message, ref.birnn_backward,
                                   {"forward": INPUT_NOT_REVERSED.fn}, INPUT_NOT_REVERSED.submission)])
-      + BACKWARD_MISTAKES, parts=("birnn_forward",),
-      build=forward_part("birnn_forward", ref.birnn_backward, ref.birnn_forward))
+      + BACKWARD_MISTAKES, parts=("birnn_forward",), given=("rnn_forward", "rnn_backward"),
+      build=lambda record: (partial(birnn_backward_variant, backward=record("rnn_backward", rnn_backward)), {
+          "forward": record("birnn_forward",
+                            partial(birnn_forward_variant, forward=record("rnn_forward", rnn_forward)))}))
 def _(rng):
     return [{"forward_args": birnn_args(rng, N, T, D, H), "douts": (normal(rng, N, T, 2 * H),), "label": label}
             for label, N, T, D, H in rnn_sizes(rng)]

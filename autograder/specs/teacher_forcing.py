@@ -78,12 +78,13 @@ def decode_train(model, context, tgt_in, teacher_forcing_ratio, coins):
     return torch.stack(steps, dim=1)
 
 
-def train_step(model, optimizer, batch, teacher_forcing_ratio, coins, max_norm, decode=None):
-    """The reference step; `decode` replaces decode_train, to show a mistake made there."""
+def train_step(model, optimizer, batch, teacher_forcing_ratio, coins, max_norm, decode=None, loss_fn=None):
+    """The reference step; `decode` replaces decode_train, to show a mistake made there, and `loss_fn`
+    replaces masked_cross_entropy (the grader's record of it)."""
     optimizer.zero_grad()
     context = model.encode(batch["src"], batch["src_mask"])
     logits = (decode or decode_train)(model, context, batch["tgt_in"], teacher_forcing_ratio, coins)
-    loss = masked_cross_entropy(logits, batch["tgt_out"], batch["tgt_mask"])
+    loss = (loss_fn or masked_cross_entropy)(logits, batch["tgt_out"], batch["tgt_mask"])
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), max_norm)
     optimizer.step()
@@ -273,9 +274,10 @@ def _(rng):
 
 @spec("train_step", "train_step", "call", with_sgd(train_step), outputs=("losses", "state"), probes=False, rounds=1,
       mistakes=[lifted(m, with_sgd) for m in STEP_MISTAKES] + uncharged([_through_step(m) for m in DECODE_MISTAKES]),
-      parts=("decode_train",),
-      build=lambda record: (with_sgd(partial(train_step, decode=record("decode_train", decode_train, gradients=True))),
-                            {}))
+      parts=("decode_train",), given=("masked_cross_entropy",),
+      build=lambda record: (with_sgd(partial(
+          train_step, decode=record("decode_train", decode_train, gradients=True),
+          loss_fn=record("masked_cross_entropy", masked_cross_entropy, gradients=True))), {}))
 def _(rng):
     cases = []
     for i, (label, N, S, T, E, H, Vs, Vt) in enumerate(sizes(rng)):

@@ -1,4 +1,6 @@
 """Hidden checks of assignment 3 (vanishing_gradients): Jacobian norms, clipping, truncated BPTT."""
+from functools import partial
+
 import numpy as np
 
 from autograder.judge import spec, variant_mistake
@@ -13,13 +15,15 @@ from solutions.rnn import (  # noqa: F401  (the variants below call these by nam
 )
 
 
-def hidden_jacobian_norms_variant(params, x, h0=None, bug=None):
-    """hidden_jacobian_norms with one of the catalogued mistakes switched on."""
+def hidden_jacobian_norms_variant(params, x, h0=None, bug=None, parts=None):
+    """hidden_jacobian_norms with one of the catalogued mistakes switched on; `parts` replaces the functions
+    of assignments 1 and 2 that it calls (by name), as the grader's records of them."""
+    forward = (parts or {}).get("rnn_forward", rnn_forward)
     Whh = params["Whh"]
     H = Whh.shape[0]
     if h0 is None:
         h0 = np.zeros((1, H))
-    h, _ = rnn_forward(x, h0, params["Wxh"], Whh, params["bh"])
+    h, _ = forward(x, h0, params["Wxh"], Whh, params["bh"])
     h = h[0]
     T = h.shape[0]
     norms = np.ones(T)
@@ -44,8 +48,11 @@ def clip_grad_norm_variant(grads, max_norm, bug=None):
     return clipped, total
 
 
-def truncated_loss_and_grads_variant(params, x, y, k, h0=None, bug=None):
-    """truncated_loss_and_grads with one of the catalogued mistakes switched on."""
+def truncated_loss_and_grads_variant(params, x, y, k, h0=None, bug=None, parts=None):
+    """truncated_loss_and_grads with one of the catalogued mistakes switched on; `parts` as above."""
+    given = {"rnn_forward": rnn_forward, "temporal_affine_forward": temporal_affine_forward,
+             "temporal_softmax_loss": temporal_softmax_loss, "temporal_affine_backward": temporal_affine_backward,
+             "rnn_backward": rnn_backward, **(parts or {})}
     N, T, _ = x.shape
     H = params["Whh"].shape[0]
     h0 = np.zeros((N, H)) if h0 is None else h0
@@ -54,11 +61,11 @@ def truncated_loss_and_grads_variant(params, x, y, k, h0=None, bug=None):
     windows = [(0, T)] if bug == "gradient_carried" else [(s, min(s + k, T)) for s in range(0, T, k)]
     for s, e in windows:
         start = h0 if bug == "state_reset" else h_start
-        h, rnn_cache = rnn_forward(x[:, s:e], start, params["Wxh"], params["Whh"], params["bh"])
-        o, affine_cache = temporal_affine_forward(h, params["Why"], params["by"])
-        window_loss, do = temporal_softmax_loss(o, y[:, s:e])
-        dh, dWhy, dby = temporal_affine_backward(do, affine_cache)
-        _, _, dWxh, dWhh, dbh = rnn_backward(dh, rnn_cache)
+        h, rnn_cache = given["rnn_forward"](x[:, s:e], start, params["Wxh"], params["Whh"], params["bh"])
+        o, affine_cache = given["temporal_affine_forward"](h, params["Why"], params["by"])
+        window_loss, do = given["temporal_softmax_loss"](o, y[:, s:e])
+        dh, dWhy, dby = given["temporal_affine_backward"](do, affine_cache)
+        _, _, dWxh, dWhh, dbh = given["rnn_backward"](dh, rnn_cache)
         loss += window_loss
         for name, g in zip(("Wxh", "Whh", "bh", "Why", "by"), (dWxh, dWhh, dbh, dWhy, dby)):
             grads[name] = g if bug == "last_window_only" else grads[name] + g
@@ -81,6 +88,16 @@ def _trunc(bug, message):
                            "truncated_loss_and_grads", "truncated_loss_and_grads", "params, x, y, k, h0=None")
 
 
+TRUNCATED_PARTS = ("rnn_forward", "temporal_affine_forward", "temporal_softmax_loss", "temporal_affine_backward",
+                   "rnn_backward")
+
+
+def _given(variant, names):
+    """`build` of a check whose reference calls functions of assignments 1 and 2: the variant without a
+    mistake, calling recorded versions of them."""
+    return lambda record: (partial(variant, parts={n: record(n, globals()[n]) for n in names}), {})
+
+
 def _params(rng, D, H, V, scale):
     params = ref.init_params(D, H, V, seed=int(rng.integers(1 << 30)), scale=scale)
     params["bh"], params["by"] = normal(rng, H, scale=0.1), normal(rng, V, scale=0.1)
@@ -88,6 +105,7 @@ def _params(rng, D, H, V, scale):
 
 
 @spec("hidden_jacobian_norms", "hidden_jacobian_norms", "call", ref.hidden_jacobian_norms, outputs=("norms",),
+      given=("rnn_forward",), build=_given(hidden_jacobian_norms_variant, ("rnn_forward",)),
       mistakes=[
           _jac("factor_wrong_side", "the tanh slope is on the wrong side: with row vectors dh_t/dh_{t-1} = "
                "diag(1 - h_t**2) @ Whh.T, so the slopes scale the rows of Whh.T, not its columns."),
@@ -125,7 +143,7 @@ def _(rng):
 
 
 @spec("truncated_loss_and_grads", "truncated_loss_and_grads", "call", ref.truncated_loss_and_grads,
-      outputs=("loss", "grads"),
+      outputs=("loss", "grads"), given=TRUNCATED_PARTS, build=_given(truncated_loss_and_grads_variant, TRUNCATED_PARTS),
       mistakes=[
           _trunc("state_reset", "each window starts again from h0: the hidden state must be carried forward from "
                  "the previous window's last step; only the gradient is cut."),
