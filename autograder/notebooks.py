@@ -205,6 +205,19 @@ def stale_notebooks(names=None):
     return stale
 
 
+def paste_cells(assignment):
+    """The grade ids of the cells where a student pastes functions of earlier assignments."""
+    ids, current = set(), None
+    for line in source_path(assignment).read_text().splitlines():
+        m = MARKER.match(line)
+        if m:
+            spec = SPEC.match(m.group("rest").strip())
+            current = spec.group("id") if spec and spec.group("kind") == "solution" else None
+        elif current and PASTE.match(line):
+            ids.add(current)
+    return ids
+
+
 def points(assignment):
     """{grade_id: points} of the graded cells of an assignment."""
     return {

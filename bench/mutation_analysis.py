@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from autograder import harness  # noqa: E402
 from autograder.grading import HIDDEN  # noqa: E402
 from autograder.judge import compare, evaluate, expected_results, get_spec, run_case  # noqa: E402
-from autograder.notebooks import assignments, parse_source, source_path  # noqa: E402
+from autograder.notebooks import assignments, parse_source, paste_cells, source_path  # noqa: E402
 from solutions import gradcheck  # noqa: E402
 
 sys.modules["gradcheck"] = gradcheck  # what each release ships beside the notebook
@@ -262,14 +262,12 @@ def main():
     for assignment in names:
         start = time.perf_counter()
         cells, solutions, tests = load(assignment)
-        checked = set()
         for _, name, _, _ in checks_in(cells, solutions, tests):
-            checked.add(get_spec(name).function)
             for student in [f"eq{i}" for i in range(args.equivalence_ids)] + ids:
                 expected(name, student)
         jobs, labels = [], []
         for gid, code in solutions.items():
-            if not checked & set(re.findall(r"^def (\w+)", code, re.M)):
+            if gid in paste_cells(assignment):
                 continue  # the student's functions of an earlier assignment, graded there
 
             for what, mutated in mutants(code):
