@@ -31,6 +31,8 @@ def build_parser():
     c.add_argument("--notebook-timeout", type=float, default=600.0, help="seconds a notebook may run (default 600)")
     c.add_argument("--force", action="store_true", help="grade again submissions already graded")
     c.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    c.add_argument("--scheduler", default=None, help="the address of a Dask scheduler (tcp://host:8786) whose "
+                   "workers run the jobs (default: $RNN_SCHEDULER; without either, grade here)")
     c.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="grade without the bubblewrap box where none can be had: student code could then read the "
                         "reference and change grades (every report says so); for trusted notebooks only")
@@ -66,7 +68,7 @@ def main(argv=None):
             commands.grade(course=args.course, name=args.assignment, workers=args.workers, force=args.force,
                            cell_seconds=args.cell_timeout, notebook_seconds=args.notebook_timeout,
                            progress=sys.stderr.isatty(), students=args.student,
-                           unsafe_no_sandbox=args.unsafe_no_sandbox)
+                           unsafe_no_sandbox=args.unsafe_no_sandbox, scheduler=args.scheduler)
         elif args.command == "feedback":
             commands.feedback(course=args.course, name=args.assignment)
         elif args.command == "export":

@@ -155,11 +155,14 @@ def _who(rel, known):
 
 
 def grade(*, course, name, workers=None, cell_seconds=60.0, notebook_seconds=600.0, force=False, progress=True,
-          students=None, unsafe_no_sandbox=False, log=print):
+          students=None, unsafe_no_sandbox=False, scheduler=None, log=print):
     """Grade every submission of one assignment in the sandbox; print a summary; return it.
 
-    Refuses (CommandError, nothing graded) where no sandbox can be had, unless `unsafe_no_sandbox`."""
-    from autograder.coordinator import grade_all
+    With `scheduler` (or $RNN_SCHEDULER), the jobs run on that Dask cluster's workers (autograder.cluster);
+    without, here. Refuses (CommandError, nothing graded) where no sandbox can be had, unless
+    `unsafe_no_sandbox`; when another grade runs on the course; and when the scheduler does not answer."""
+    from autograder.cluster import SchedulerError, scheduler_address
+    from autograder.coordinator import GradingBusy, grade_all
     from autograder.sandbox import IsolationError, Limits
 
     course = _course(course)
@@ -167,10 +170,12 @@ def grade(*, course, name, workers=None, cell_seconds=60.0, notebook_seconds=600
     try:
         summary = grade_all(course, name, workers=workers, force=force, progress=progress, students=students,
                             limits=Limits(cell_seconds=cell_seconds, notebook_seconds=notebook_seconds),
-                            unsafe=unsafe_no_sandbox)
+                            unsafe=unsafe_no_sandbox, scheduler=scheduler_address(scheduler))
     except IsolationError as exc:
         raise CommandError(f"not grading {name}: {exc}. Student code must run in a box; to grade trusted "
                            "notebooks without one anyway, pass --unsafe-no-sandbox") from None
+    except (GradingBusy, SchedulerError) as exc:
+        raise CommandError(f"not grading {name}: {exc}") from None
     for line in summary.lines():
         log(line)
     return summary

@@ -6,6 +6,7 @@ so a run that is killed halfway and started again grades what is left and never 
 grade. A submission whose record matches its current bytes is not graded again unless asked.
 """
 import ctypes
+import fcntl
 import hashlib
 import importlib.util
 import json
@@ -17,6 +18,7 @@ import sys
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -77,6 +79,33 @@ def _atomic_write(path, text):
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+class GradingBusy(RuntimeError):
+    """Another `grade` is running on the same course folder."""
+
+
+@contextmanager
+def course_lock(course):
+    """Held while one `grade` runs on the course: a second one is refused, saying who holds it. The lock is
+    the operating system's (flock) on <course>/.grade.lock, so a grader that dies lets it go."""
+    path = Path(course) / ".grade.lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise GradingBusy(f"another `grade` is running on {course} ({holder}); wait until it has finished") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)  # before letting go: a grade that starts now makes a new lock file
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def store(course, result, timestamp=None):
@@ -257,7 +286,7 @@ class Summary:
 
 
 def grade_all(course, assignment, workers=None, limits=None, force=False, progress=True, students=None,
-              unsafe=False):
+              unsafe=False, scheduler=None):
     """
     Grade every submission of `assignment` in the course folder, in parallel.
 
@@ -270,11 +299,25 @@ def grade_all(course, assignment, workers=None, limits=None, force=False, progre
     - progress: draw a progress bar on stderr
     - students: only these students (default: all)
     - unsafe: run the notebooks without a box (only where none can be had, and only when asked by name)
+    - scheduler: the address of a Dask scheduler whose workers run the jobs (see autograder.cluster); None
+      grades here, in a pool of forked processes
 
-    Returns a Summary. Raises IsolationError, before grading anybody, when no safe box can be had.
+    Returns a Summary. Raises IsolationError, before grading anybody, when no safe box can be had;
+    GradingBusy when another grade runs on the course; cluster.SchedulerError, with nothing written, when
+    the scheduler does not answer.
     """
-    start = time.monotonic()
     course = Path(course).resolve()
+    if scheduler is None:
+        with course_lock(course):
+            return _grade_all(course, assignment, workers, limits, force, progress, students, unsafe, None)
+    from autograder.cluster import connect
+
+    with connect(scheduler) as client, course_lock(course):  # a scheduler that does not answer: nothing written
+        return _grade_all(course, assignment, workers, limits, force, progress, students, unsafe, client)
+
+
+def _grade_all(course, assignment, workers, limits, force, progress, students, unsafe, client):
+    start = time.monotonic()
     source_path = course / "source" / assignment / f"{assignment}.ipynb"
     if not source_path.exists():
         raise FileNotFoundError(f"{source_path} does not exist: run `python -m autograder release {assignment}` first")
@@ -316,14 +359,15 @@ def grade_all(course, assignment, workers=None, limits=None, force=False, progre
     if not todo:
         summary.seconds = time.monotonic() - start
         return summary
-    clean_stale_folders()
-    from autograder.judge import load_specs
+    if client is None:
+        clean_stale_folders()
+        from autograder.judge import load_specs
 
-    with ThreadPoolExecutor(1) as pool:  # the probe box walks its file system while the reference loads
-        proof = None if unsafe else pool.submit(prove_isolation, course, files, limits, forbidden)
-        load_specs()  # once here, so that every forked job starts with the reference loaded
-        if proof is not None:
-            proof.result()
+        with ThreadPoolExecutor(1) as pool:  # the probe box walks its file system while the reference loads
+            proof = None if unsafe else pool.submit(prove_isolation, course, files, limits, forbidden)
+            load_specs()  # once here, so that every forked job starts with the reference loaded
+            if proof is not None:
+                proof.result()
     digests = {job["submission"].student: job["digest"] for job in todo}
     bar = Progress(len(todo), progress)
 
@@ -341,7 +385,12 @@ def grade_all(course, assignment, workers=None, limits=None, force=False, progre
         bar.step(sub.student)
 
     try:
-        run_jobs(todo, max(1, int(workers or os.cpu_count() or 1)), limits, on_result)
+        if client is None:
+            run_jobs(todo, max(1, int(workers or os.cpu_count() or 1)), limits, on_result)
+        else:
+            from autograder.cluster import run_jobs_on
+
+            run_jobs_on(client, course, todo, limits, fingerprints(course), on_result)
     finally:
         bar.close()
     summary.seconds = time.monotonic() - start
@@ -350,7 +399,8 @@ def grade_all(course, assignment, workers=None, limits=None, force=False, progre
 
 def forbidden_paths(course):
     """Host paths that must not exist in any box: the reference, the grader, the exercises, the course."""
-    paths = [ROOT / "solutions", ROOT / "exercises", ROOT / "autograder", Path(__file__).resolve().parent]
+    paths = [ROOT / "solutions", ROOT / "exercises", ROOT / "sources", ROOT / "autograder",
+             Path(__file__).resolve().parent]
     spec = importlib.util.find_spec("solutions")
     if spec is not None and spec.submodule_search_locations:
         paths += [Path(p) for p in spec.submodule_search_locations]
@@ -362,13 +412,23 @@ def forbidden_paths(course):
 STUDENT_SAFE = ("gradcheck.py",)  # modules of the reference package that every release ships to students
 
 
-def fingerprints(course):
-    """(size, sha256) of every file of the reference package and of the course's source notebooks."""
+def own_fingerprints():
+    """(size, sha256) of every file of this machine's reference package."""
     files = []
     spec = importlib.util.find_spec("solutions")
     for folder in (spec.submodule_search_locations if spec and spec.submodule_search_locations else []):
         files += [p for p in Path(folder).glob("*.py") if p.name not in STUDENT_SAFE]
-    files += list((Path(course) / "source").glob("*/*.ipynb")) + list((ROOT / "exercises").glob("*/*.py"))
+    return _prints(files)
+
+
+def fingerprints(course):
+    """(size, sha256) of every file of the reference package and of the course's source notebooks."""
+    files = (list((Path(course) / "source").glob("*/*.ipynb")) + list((ROOT / "exercises").glob("*/*.ipynb"))
+             + list((ROOT / "sources").glob("*.py")))
+    return sorted(set(own_fingerprints()) | set(_prints(files)))
+
+
+def _prints(files):
     out = set()
     for path in files:
         data = path.read_bytes()
@@ -380,10 +440,11 @@ def fingerprints(course):
 _PROVEN = set()
 
 
-def prove_isolation(course, files, limits, forbidden):
+def prove_isolation(course, files, limits, forbidden, prints=None):
     """Start one box that walks its whole file system for copies of the reference and the course's
-    hidden notebooks, and proves it cannot import them; raise IsolationError if it can reach any."""
-    prints = fingerprints(course)
+    hidden notebooks (`prints`, by default the course's own), and proves it cannot import them; raise
+    IsolationError if it can reach any. Once per process for the same files and paths."""
+    prints = fingerprints(course) if prints is None else sorted({tuple(p) for p in prints} | set(own_fingerprints()))
     shipped = tuple(sorted((name, hashlib.sha256(data).hexdigest()) for name, data in files.items()))
     key = (tuple(forbidden), tuple(prints), shipped, os.geteuid())  # a file added to the release: prove again
     if key in _PROVEN:
