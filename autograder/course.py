@@ -193,6 +193,32 @@ def submit(course, student, name, notebook, timestamp="2026-01-01 12:00:00 UTC")
     return target
 
 
+def synthetic_class(course, name, n, prefix="student"):
+    """Submit n synthetic notebooks of a released assignment, for benchmarks and tests: a third right, a third
+    with the first graded function wrong (its solution with tanh made sin, or left blank), a third untouched.
+    Returns the students' ids."""
+    from autograder.notebooks import paste_cells
+
+    source = nbformat.read(Path(course) / "source" / name / f"{name}.ipynb", as_version=4)
+    solutions = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
+                 if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
+    first = next(gid for gid in solutions if gid not in paste_cells(name))
+    students = [f"{prefix}{i:03d}" for i in range(n)]
+    for i, student in enumerate(students):
+        nb = nbformat.read(Path(course) / "release" / name / f"{name}.ipynb", as_version=4)
+        for cell in nb.cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if gid not in solutions or i % 3 == 2:
+                continue
+            if i % 3 == 1 and gid == first:
+                if "np.tanh" in solutions[gid]:
+                    cell.source = solutions[gid].replace("np.tanh", "np.sin")
+                continue
+            cell.source = solutions[gid]
+        submit(course, student, name, nb)
+    return students
+
+
 def scores(course, name, student):
     """{grade_id: (score, max_score)} of a student's autograded notebook, from the gradebook."""
     from nbgrader.api import Gradebook

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -26,22 +25,6 @@ distributed = pytest.importorskip("distributed")
 NAME = "rnn"
 
 
-def make_class(course, n):
-    """n submissions: a third right, a third with the first function wrong, a third untouched."""
-    source = nbformat.read(course / "source" / NAME / f"{NAME}.ipynb", as_version=4)
-    solutions = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
-                 if c.metadata.get("nbgrader", {}).get("solution")}
-    first = next(iter(solutions))
-    for i in range(n):
-        nb = nbformat.read(course / "release" / NAME / f"{NAME}.ipynb", as_version=4)
-        for cell in nb.cells:
-            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if gid in solutions and i % 3 != 2:
-                cell.source = solutions[gid].replace("np.tanh", "np.sin") if (i % 3 == 1 and gid == first) else solutions[gid]
-        C.submit(course, f"s{i:02d}", NAME, nb)
-    return [f"s{i:02d}" for i in range(n)]
-
-
 def grades(course, students):
     return {s: C.scores(course, NAME, s) for s in students}
 
@@ -51,7 +34,7 @@ def graded_here(tmp_path_factory):
     """A class of 12 graded locally: the grades every cluster run must reproduce."""
     course = tmp_path_factory.mktemp("cluster") / "course"
     commands.release(course=course, names=[NAME], log=lambda *_: None)
-    students = make_class(course, 12)
+    students = C.synthetic_class(course, NAME, 12, prefix="s")
     grade_all(course, NAME, workers=2, progress=False)
     return course, students, grades(course, students)
 
@@ -149,7 +132,7 @@ def test_a_scheduler_that_does_not_answer_is_a_clear_error_and_nothing_is_writte
 
     course = tmp_path / "course"
     commands.release(course=course, names=[NAME], log=lambda *_: None)
-    make_class(course, 3)
+    C.synthetic_class(course, NAME, 3)
     before = sorted((p, p.stat().st_mtime_ns) for p in course.rglob("*"))
     monkeypatch.setattr(K, "CONNECT_SECONDS", 2)
     monkeypatch.setattr(K.connect, "__defaults__", (2,))
