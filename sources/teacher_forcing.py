@@ -8,7 +8,8 @@
 # never saw its own mistakes during training, and one early error can lead it into prefixes unlike any
 # it has seen: this mismatch is called *exposure bias*. A *teacher-forcing ratio* mixes the two: at
 # each step, each example reads the true token with probability `ratio` and its own prediction otherwise
-# (slowly lowering the ratio during training is known as *scheduled sampling*). Chapter *Teacher forcing*
+# (lowering the ratio slowly during training is the idea of *scheduled sampling*, which feeds back a token
+# sampled from the model's prediction where this assignment takes the arg-max). Chapter *Teacher forcing*
 # of the course book discusses all three.
 #
 # In this assignment you write the decoder's training loop with a teacher-forcing ratio and one
@@ -402,8 +403,9 @@ for ratio, h in histories.items():
 # counts only if every token is right, and a model that makes no error never meets the mismatch, so on
 # short strings and a short budget the faster learning wins over the exposure bias. With longer strings
 # (more chances for a first error, and more steps after it) or a harder task the bias weighs more, and with
-# longer training the slower regimes catch up; a common compromise is scheduled sampling, which starts near
-# ratio 1 and lowers it, getting the fast start and then training on the model's own prefixes.
+# longer training the slower regimes catch up; a common compromise is to start near ratio 1 and lower it
+# (scheduled sampling does this with sampled tokens), getting the fast start and then training on the
+# model's own prefixes.
 #
 # **Cost.** Every run took about the same time here, because `decode_train` goes step by step in every
 # regime. But with ratio 1 all the decoder's inputs are known before it runs (they are `tgt_in`), so the

@@ -7,6 +7,8 @@ checks that
 - every formula was typeset: each `.math` element holds a MathJax container, and MathJax shows no
   error node (`mjx-merror`);
 - every `<img>` loaded (complete, with a natural width above zero);
+- at a phone's width (375 px) every display formula fits its column (the book's fit-math.js scales
+  wide ones down) or shows that it scrolls sideways;
 - every link to a local page points at a file of the build, and every `#anchor` exists there;
 - the console shows no error, the page raises no exception, and no request failed or returned an
   HTTP error;
@@ -275,6 +277,17 @@ _WIDE_MATH = """() => Array.from(document.querySelectorAll('div.math')).flatMap(
   return over > 1 ? [[name, Math.round(over)]] : [];
 })"""
 
+# Runs in the page at a phone's width: the display formulas still wider than their column (after the
+# book's fit-math.js scaled them down) that do not show the sideways-scroll hint.
+_PHONE_MATH = """async () => {
+  await new Promise(r => setTimeout(r, 400));  // fit-math.js refits after a resize
+  return Array.from(document.querySelectorAll('div.math')).filter(d => {
+    const box = d.querySelector('mjx-container') || d;  // the element that scrolls
+    return box.scrollWidth > box.clientWidth + 1 && !box.classList.contains('math-scrolls');
+  }).map(d => d.id || d.textContent.trim().slice(0, 60));
+}"""
+PHONE = {"width": 375, "height": 800}
+
 _LINKS = """() => Array.from(document.querySelectorAll('a[href], area[href]'))
   .map(a => [a.getAttribute('href'), a.href])"""
 
@@ -356,6 +369,8 @@ def check_page(harness, root, page, screenshot=None):
         n_images = tab.evaluate("() => document.images.length")
         if screenshot is not None:
             _full_page_png(context, tab, screenshot)
+        tab.set_viewport_size(PHONE)
+        phone_math = tab.evaluate(_PHONE_MATH) if math["count"] else []
     finally:
         context.close()
 
@@ -368,6 +383,9 @@ def check_page(harness, root, page, screenshot=None):
 
     for name, over in wide_math:
         problems.append(f"formula wider than its column or over its number: {name} (by {over} px)")
+    for name in phone_math:
+        problems.append(f"formula wider than a phone's screen ({PHONE['width']} px) with no hint that it "
+                        f"scrolls: {name!r}")
     for line in wide_code:
         problems.append(f"code cell wider than the page, cut off at the right: {line.strip()[:100]!r}")
 
