@@ -45,21 +45,23 @@ def cluster():
         yield c
 
 
-def worker_pids(address):
-    with distributed.Client(address, set_as_default=False) as client:
-        return sorted(client.run(os.getpid).values())
-
-
 def kill_a_worker_once_grading_started(course, address, done):
-    """In a thread: as soon as the first result is stored, kill one worker process (SIGKILL: no goodbye)."""
-    pids = worker_pids(address)
+    """In a thread: once the first result is stored, kill a worker process that is grading a job (SIGKILL:
+    no goodbye)."""
+    client = distributed.Client(address, set_as_default=False)
+    pids = client.run(os.getpid)  # {worker address: pid}
 
     def run():
-        while not done.is_set():
-            if list((course / "grading" / NAME).glob("*.json")):
-                os.kill(pids[0], signal.SIGKILL)
-                return
-            time.sleep(0.02)
+        try:
+            while not done.is_set():
+                if list((course / "grading" / NAME).glob("*.json")):
+                    busy = [w for w, keys in client.processing().items() if keys and w in pids]
+                    if busy:
+                        os.kill(pids[busy[0]], signal.SIGKILL)
+                        return
+                time.sleep(0.01)
+        finally:
+            client.close()
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
