@@ -245,3 +245,32 @@ def report(*, course, name, out=None, log=print):
     path = write_report(course, name, Path(out) if out else course / "reports" / name)
     log(f"wrote {path}")
     return path
+
+
+def notebooks(*, check=False, log=print):
+    """Regenerate exercises/*/*.ipynb from sources/*.py; with `check`, only say whether they are current
+    (CommandError when one is stale)."""
+    from autograder.notebooks import stale_notebooks, write_notebooks
+
+    if check:
+        stale = stale_notebooks()
+        if stale:
+            raise CommandError(f"stale notebooks (run `python -m autograder notebooks`): {', '.join(stale)}")
+        log("every notebook is current")
+        return []
+    written = write_notebooks()
+    for path in written:
+        log(f"wrote {path}")
+    return written
+
+
+def mistakes(*, assignment=None, log=print):
+    """The catalogue of mistakes the grader recognises (of one assignment, or all), with the message each
+    produces and the checks that recognise it."""
+    from autograder.judge import catalogue
+
+    found = catalogue(assignment)
+    for mid, (message, checks, submission) in sorted(found.items()):
+        where = submission[0] if submission else "?"
+        log(f"{where:<20} {mid:<36} {', '.join(checks)}\n{'':<20} {message}\n")
+    return found

@@ -96,7 +96,8 @@ def course_lock(course):
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise GradingBusy(f"another `grade` is running on {course} ({holder}); wait until it has finished") from None
+            raise GradingBusy(f"another `grade` is running on {course} ({holder}); "
+                              "wait until it has finished") from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")

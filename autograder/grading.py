@@ -15,6 +15,7 @@ import pickle
 import re
 import time
 from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 
 import nbformat
 import numpy as np
@@ -30,7 +31,8 @@ UNANSWERED = "YOUR ANSWER HERE"
 SUSPICIOUS = [
     (r"\b(import|from)\s+solutions\b", "imports the reference package `solutions`"),
     (r"\b(import|from)\s+autograder\b", "imports the grading package `autograder`"),
-    (r"\b(np|numpy)\s*\.\s*(allclose|isclose|array_equal|testing)\b[^\n]*=(?!=)", "reassigns a numpy checking function"),
+    (r"\b(np|numpy)\s*\.\s*(allclose|isclose|array_equal|testing)\b[^\n]*=(?!=)",
+     "reassigns a numpy checking function"),
     (r"\bsetattr\(\s*(np|numpy|builtins)\b", "patches numpy or builtins with setattr"),
     (r"\bbuiltins\b", "touches `builtins`"),
     (r"showtraceback", "overrides IPython's traceback display"),
@@ -146,53 +148,76 @@ def _defined(code):
     return set(re.findall(r"^def\s+([A-Za-z_]\w*)\s*\(", code, re.M))
 
 
+class Step(NamedTuple):
+    """One cell of the grading plan."""
+    kind: str  # "solution", "test", "code" (given), "extra" (the student's own), "answer" or "markdown"
+    gid: str  # the nbgrader grade id; None for the student's own cells
+    code: str  # what runs (or, for an answer, the student's text)
+    meta: dict  # the source cell's metadata
+
+
 def build_plan(nb, source):
     """The cells to run, in order: source cells with the student's solutions, plus the student's own
     extra cells; and notes for the instructor about cells that were edited, deleted or unlabelled."""
-    notes = []
-    by_id = {}
-    unlabelled = []
+    by_id, unlabelled = _student_cells(nb)
+    notes, used = [], set()
+    plan = [_step(cell, by_id, unlabelled, used, notes) for cell in source.cells]
+    return _with_extras(plan, nb, unlabelled, used, notes), notes
+
+
+def _student_cells(nb):
+    """The student's cells by grade id (the first of each), and their unlabelled code cells."""
+    by_id, unlabelled = {}, []
     for cell in nb.cells:
         gid = meta(cell).get("grade_id")
         if gid:
             by_id.setdefault(gid, cell)
         elif cell.cell_type == "code" and cell.source.strip():
             unlabelled.append(cell)
-    plan = []  # (kind, grade_id, code or text, the source cell's metadata)
-    used = set()
-    for cell in source.cells:
-        m = meta(cell)
-        gid = m.get("grade_id")
-        if cell.cell_type == "markdown":
-            if m.get("solution"):
-                mine = by_id.get(gid)
-                plan.append(("answer", gid, mine.source if mine is not None else "", cell.metadata))
-            else:
-                plan.append(("markdown", gid, cell.source, cell.metadata))
-            continue
+    return by_id, unlabelled
+
+
+def _step(cell, by_id, unlabelled, used, notes):
+    """The plan's step for one source cell: the student's version of a solution or answer, the instructor's
+    own code and text for everything else (with a note where the student changed or deleted it)."""
+    m = meta(cell)
+    gid = m.get("grade_id")
+    if cell.cell_type == "markdown":
         if m.get("solution"):
             mine = by_id.get(gid)
-            if mine is None:  # copied without metadata? match the functions the cell defines
-                wanted = _defined(cell.source)
-                for i, extra in enumerate(unlabelled):
-                    if wanted and wanted <= _defined(extra.source) and i not in used:
-                        mine = extra
-                        used.add(i)
-                        notes.append(f"solution cell {gid!r} had lost its nbgrader metadata; "
-                                     f"it was found by the function it defines ({', '.join(sorted(wanted))})")
-                        break
-            if mine is None:
-                notes.append(f"solution cell {gid!r} is missing")
-            plan.append(("solution", gid, mine.source if mine is not None else "", cell.metadata))
-            continue
-        mine = by_id.get(gid) if gid else None
-        if gid and m.get("locked") and mine is None:
-            notes.append(f"{'test' if m.get('grade') else 'locked'} cell {gid!r} was deleted; the original was run")
-        elif mine is not None and (m.get("locked") or m.get("grade")) and _released(mine.source) != _released(cell.source):
-            notes.append(f"{'test' if m.get('grade') else 'locked'} cell {gid!r} was edited; the original was run")
-        plan.append(("test" if m.get("grade") else "code", gid, cell.source, cell.metadata))
-    # the student's own extra cells run where they stand in the student's notebook: after the labelled cell
-    # (solution, test, given code or text) they follow
+            return Step("answer", gid, mine.source if mine is not None else "", cell.metadata)
+        return Step("markdown", gid, cell.source, cell.metadata)
+    if m.get("solution"):
+        mine = by_id.get(gid) or _by_definitions(cell, gid, unlabelled, used, notes)
+        if mine is None:
+            notes.append(f"solution cell {gid!r} is missing")
+        return Step("solution", gid, mine.source if mine is not None else "", cell.metadata)
+    mine = by_id.get(gid) if gid else None
+    what = "test" if m.get("grade") else "locked"
+    if gid and m.get("locked") and mine is None:
+        notes.append(f"{what} cell {gid!r} was deleted; the original was run")
+    elif mine is not None and (m.get("locked") or m.get("grade")) and _released(mine.source) != _released(cell.source):
+        notes.append(f"{what} cell {gid!r} was edited; the original was run")
+    return Step("test" if m.get("grade") else "code", gid, cell.source, cell.metadata)
+
+
+def _by_definitions(cell, gid, unlabelled, used, notes):
+    """A solution cell copied without its metadata: the student's unlabelled cell that defines the same
+    functions, or None."""
+    wanted = _defined(cell.source)
+    for i, extra in enumerate(unlabelled):
+        if wanted and wanted <= _defined(extra.source) and i not in used:
+            used.add(i)
+            notes.append(f"solution cell {gid!r} had lost its nbgrader metadata; "
+                         f"it was found by the function it defines ({', '.join(sorted(wanted))})")
+            return extra
+    return None
+
+
+def _with_extras(plan, nb, unlabelled, used, notes):
+    """The plan with the student's own extra cells where they stand in the student's notebook: after the
+    labelled cell (solution, test, given code or text) they follow; before any, first; after a cell the
+    assignment does not have, last, with a note."""
     extras, last = {}, None
     for cell in nb.cells:
         gid = meta(cell).get("grade_id")
@@ -200,18 +225,15 @@ def build_plan(nb, source):
             last = gid
         elif cell.cell_type == "code" and cell.source.strip() and not any(cell is unlabelled[i] for i in used):
             extras.setdefault(last, []).append(cell.source)
-    out = []
+    out = [Step("extra", None, code, {}) for code in extras.pop(None, [])]
     for step in plan:
         out.append(step)
-        for code in extras.pop(step[1], []) if step[1] else []:
-            out.append(("extra", None, code, {}))
-    if extras.get(None):  # extra cells before any labelled cell: run them first
-        out = [("extra", None, c, {}) for c in extras.pop(None)] + out
-    for gid, codes in extras.items():  # after a labelled cell the assignment does not have: run them last
+        out += [Step("extra", None, code, {}) for code in (extras.pop(step.gid, []) if step.gid else [])]
+    for gid, codes in extras.items():
         notes.append(f"{len(codes)} cell(s) of the student's own followed cell {gid!r}, which is not part of the "
                      "assignment; they were run at the end")
-        out += [("extra", None, c, {}) for c in codes]
-    return out, notes
+        out += [Step("extra", None, code, {}) for code in codes]
+    return out
 
 
 def _released(code):
@@ -397,7 +419,7 @@ def run_plan(plan, student, limits, unsafe, forbidden, result, files):
     student's functions failed theirs (judge.cases_for)."""
     runs, recorded, earlier = {}, {}, {}
     deadline = time.monotonic() + limits.notebook_seconds
-    code_steps = [i for i, step in enumerate(plan) if step[0] not in ("answer", "markdown")]
+    code_steps = [i for i, step in enumerate(plan) if step.kind not in ("answer", "markdown")]
     try:
         box = Sandbox(files, limits, unsafe=unsafe, forbidden=forbidden)
         box.__enter__()
@@ -413,7 +435,8 @@ def run_plan(plan, student, limits, unsafe, forbidden, result, files):
             kind, gid, code, _ = plan[i]
             if time.monotonic() >= deadline:
                 runs[i] = CellRun("skipped", error={"ename": "NotebookTimeout", "traceback": "", "evalue":
-                                                    f"not run: the notebook's time limit of {limits.notebook_seconds:.0f} s was reached"})
+                                                    "not run: the notebook's time limit of "
+                                                    f"{limits.notebook_seconds:.0f} s was reached"})
                 continue
             channel = CheckChannel(checks_of(code), student, limits, earlier) if kind == "test" else None
             run = box.run(code, deadline, cell=i, channel=channel)
@@ -443,10 +466,10 @@ def audit_flags(plan, events):
     grouped = {}
     for cell, what in events:
         step = plan[cell] if isinstance(cell, int) and 0 <= cell < len(plan) else None
-        if step is not None and step[0] not in ("solution", "extra"):
+        if step is not None and step.kind not in ("solution", "extra"):
             continue  # the instructor's own cells
         kind, _, detail = what.partition(" (")
-        details = grouped.setdefault((_where(step[0], step[1]) if step else "a cell", kind), [])
+        details = grouped.setdefault((_where(step.kind, step.gid) if step else "a cell", kind), [])
         if detail and len(grouped) <= 100:
             details.append(detail[:-1] if detail.endswith(")") else detail)
     flags = []
@@ -464,9 +487,8 @@ def restart_and_replay(box, plan, runs, failed, deadline):
     except SandboxError:
         return False
     for j in sorted(runs):
-        kind = plan[j][0]
-        if j < failed and kind in ("code", "solution", "extra") and runs[j].status == "ok":
-            replay = box.run(plan[j][2], deadline, cell=j)
+        if j < failed and plan[j].kind in ("code", "solution", "extra") and runs[j].status == "ok":
+            replay = box.run(plan[j].code, deadline, cell=j)
             if replay.status in ("timeout", "died", "violation"):
                 try:
                     box.start()
@@ -489,11 +511,11 @@ def judged(name, raw, student, earlier):
 
 def judge_cells(source, plan, runs, recorded, student, result):
     """Scores and messages of the graded cells, from the recorded results and the cells' runs."""
-    index_of = {step[1]: i for i, step in enumerate(plan) if step[1]}
+    index_of = {step.gid: i for i, step in enumerate(plan) if step.gid}
     for gid, points, kind in graded_cells(source):
         i = index_of.get(gid)
         if kind == "manual":
-            answer = plan[i][2] if i is not None else ""
+            answer = plan[i].code if i is not None else ""
             if not answer.strip() or answer.strip() == UNANSWERED:
                 result.scores[gid] = [0.0, points]
                 result.messages[gid] = "No answer was given."
@@ -501,7 +523,7 @@ def judge_cells(source, plan, runs, recorded, student, result):
                 result.scores[gid] = [None, points]
                 result.messages[gid] = "Your instructor grades this answer."
             continue
-        names = checks_of(plan[i][2]) if i is not None else []
+        names = checks_of(plan[i].code) if i is not None else []
         verdicts = []
         for name in names:
             verdict = recorded.get((i, name))

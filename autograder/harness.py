@@ -59,7 +59,8 @@ def to_plain(obj, depth=0):
     if isinstance(obj, np.ndarray):
         return np.array(obj, copy=True)
     if type(obj).__module__.startswith("torch") and hasattr(obj, "detach"):
-        return obj.detach().cpu().double().numpy().copy() if obj.is_floating_point() else obj.detach().cpu().numpy().copy()
+        return (obj.detach().cpu().double().numpy().copy() if obj.is_floating_point()
+                else obj.detach().cpu().numpy().copy())
     if isinstance(obj, dict):
         return {str(k): to_plain(v, depth + 1) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -96,7 +97,8 @@ def run_case(case, fn, helpers):
                 result = fn(*args, **kwargs)
             if protocol == "forward":
                 if not isinstance(result, tuple) or len(result) < 2:
-                    return {"error": f"{getattr(fn, '__name__', 'the function')} must return a tuple ending with the cache"}
+                    return {"error": f"{getattr(fn, '__name__', 'the function')} "
+                                     "must return a tuple ending with the cache"}
                 result = result[:-1]
     except Exception as exc:  # the student's code failed: report it, never pass
         return {"error": f"{type(exc).__name__}: {str(exc)[:1500]}{_line_of(exc)}"}

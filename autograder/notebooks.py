@@ -18,8 +18,9 @@ assignment's source, so the instructor's notebook runs, and the release shows an
 
 Markdown lines are written as comments ("# text"). In a test cell the hidden checks come first:
 a mistake then gets the hidden checks' diagnosis in the feedback, not only the first visible assertion
-it trips (the released notebook shows the docstring and the visible checks alone). The generated <assignment>.ipynb carries the
-nbgrader metadata; nobody edits its JSON by hand, and `check_notebooks` says when it is stale.
+it trips (the released notebook shows the docstring and the visible checks alone). The generated
+<assignment>.ipynb carries the nbgrader metadata; nobody edits its JSON by hand, and `check_notebooks`
+says when it is stale.
 """
 import json
 import re
@@ -126,7 +127,8 @@ def _pasted(path, grade_id, body):
             if kind != "code" or "### BEGIN SOLUTION" not in src:
                 raise SourceError(f"{path}: paste cell {grade_id!r} names {wanted!r}, which is not a solution cell "
                                   f"of {other.name}")
-            code += [line for line in src.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
+            code += [line for line in src.splitlines()
+                     if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
             code += ["", ""]
     comments = [line for line in body if not PASTE.match(line)]
     return comments + ["### BEGIN SOLUTION"] + code[:-2] + ["### END SOLUTION"]
@@ -138,7 +140,8 @@ def _check_regions(path, cells):
         nb = meta.get("nbgrader", {})
         gid = nb.get("grade_id")
         if cell_type == "markdown" and any(m in source for m in ("### BEGIN", "### END")):
-            raise SourceError(f"{path}: markdown cell {gid!r} mentions an nbgrader marker, which nbgrader would treat as one")
+            raise SourceError(f"{path}: markdown cell {gid!r} mentions an nbgrader marker, "
+                              "which nbgrader would treat as one")
         if cell_type == "code" and nb.get("solution") and "### BEGIN SOLUTION" not in source:
             raise SourceError(f"{path}: solution cell {gid!r} has no ### BEGIN SOLUTION region")
         if nb.get("grade") and cell_type == "code":

@@ -17,7 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 from autograder import commands
 from autograder import course as C
 from autograder.coordinator import grade_all

@@ -22,8 +22,8 @@ Targets: at least 99.5% killed on every id, none id-dependent, at least 90% loca
 import argparse
 import ast
 import contextlib
-import io
 import difflib
+import io
 import multiprocessing
 import re
 import signal
@@ -305,7 +305,10 @@ def main():
 def report(name, c, survivors, some, unlocalised, seconds, n_ids, brief=False):
     graded = c["variants"] - c["equivalent"]
     killed = c["every"] + c["some"]
-    pct = (lambda a, b: f"{100 * a / b:.1f}%" if b else "n/a")
+
+    def pct(a, b):
+        return f"{100 * a / b:.1f}%" if b else "n/a"
+
     print(f"\n{name}: {c['variants']} variants, {c['equivalent']} equivalent, {graded} graded"
           + (f" in {seconds:.0f} s" if seconds else ""))
     print(f"  killed on every id: {c['every']} ({pct(c['every'], graded)}); on some ids only: {c['some']}; "

@@ -16,8 +16,7 @@ import torch
 def main(*, seed=0, beam_width=3, threads=2, n_calls=200):
     torch.set_num_threads(threads)
     from solutions.search import beam_search, greedy_search
-    from solutions.seq2seq import (PrefixDecoder, beam_decode_batch, dates_data, exact_match_accuracy,
-                                   train_dates_model)
+    from solutions.seq2seq import PrefixDecoder, beam_decode_batch, dates_data, exact_match_accuracy, train_dates_model
 
     print(f"torch {torch.__version__}, {threads} threads, {os.cpu_count()} CPUs, "
           f"load average before {os.getloadavg()[0]:.1f}")

@@ -73,7 +73,8 @@ class Seq2Seq(nn.Module):
         Returns h: the encoder's final hidden states, (L, N, H); the context vector is h[-1].
         """
         if src.shape != src_mask.shape or src.dim() != 2:
-            raise ValueError(f"src and src_mask must both be (N, S), got {tuple(src.shape)} and {tuple(src_mask.shape)}")
+            raise ValueError(f"src and src_mask must both be (N, S), got {tuple(src.shape)} "
+                             f"and {tuple(src_mask.shape)}")
         lengths = src_mask.sum(1)  # (N,)
         if (lengths < 1).any():
             raise ValueError("src_mask: every source needs at least one token")

@@ -104,7 +104,8 @@ def test_no_release_holds_an_answer_of_another_assignment(tmp_path):
     assert {"rnn_forward", "rnn_backward", "loss_and_grads", "masked_cross_entropy", "beam_search"} <= graded
     rnn_backward = next(c.source for c in nbformat.read(notebook_path("bptt"), as_version=4).cells
                         if nbgrader_meta(c).get("grade_id") == "rnn_backward")
-    stub = 'def rnn_forward(x, h0, Wxh, Whh, bh):\n    """Doc."""\n    # YOUR CODE HERE\n    raise NotImplementedError()\n'
+    stub = ('def rnn_forward(x, h0, Wxh, Whh, bh):\n    """Doc."""\n    # YOUR CODE HERE\n'
+            '    raise NotImplementedError()\n')
     method = "class Seq2Seq:\n    def encode(self, src, src_mask):\n        return src\n"
     cases = {
         "given": (rnn_backward.replace("### BEGIN SOLUTION\n", "").replace("### END SOLUTION\n", ""), ["rnn_backward"]),
@@ -172,7 +173,8 @@ def test_visible_tests_pass_without_the_reference_package(courses, name, tmp_pat
     course = courses(name)
     nb = release_with(course, name, solution_sources(name))
     # a student's environment has neither package: make importing them fail
-    nb.cells.insert(0, nbformat.v4.new_code_cell("import sys\nsys.modules['solutions'] = None\nsys.modules['autograder'] = None"))
+    nb.cells.insert(0, nbformat.v4.new_code_cell("import sys\nsys.modules['solutions'] = None\n"
+                                                 "sys.modules['autograder'] = None"))
     for extra in (course / "release" / name).glob("*.py"):
         (tmp_path / extra.name).write_text(extra.read_text())
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()

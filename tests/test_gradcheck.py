@@ -85,7 +85,8 @@ def test_check_gradients_reports_every_gradient_then_names_the_wrong_ones_worst_
     printed = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0].strip() for line in printed] == ["dx", "dw"]
     assert printed[0].endswith("ok") and printed[1].endswith("WRONG")
-    with pytest.raises(AssertionError, match=r"^wrong gradients: dw \(shape \(3,\), expected \(2,\)\), dx \(1\.0e\+00\)"):
+    with pytest.raises(AssertionError,
+                       match=r"^wrong gradients: dw \(shape \(3,\), expected \(2,\)\), dx \(1\.0e\+00\)"):
         check_gradients(loss, [x, w], [np.zeros(2), np.zeros(3)], ["dx", "dw"])
     with pytest.raises(AssertionError, match="expected 2 gradients"):
         check_gradients(loss, [x, w], [2 * s * w], ["dx", "dw"])

@@ -36,7 +36,8 @@ def rnn_forward(x, h0, Wxh, Whh, bh):
 
 def reference():
     nb = nbformat.read(notebook_path(NAME), as_version=4)
-    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")}
+    return {c.metadata["nbgrader"]["grade_id"]: c.source
+            for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")}
 
 
 def release_nb(course, replace=None, edit=None):
@@ -114,7 +115,8 @@ def test_the_box_is_clean_and_cannot_see_the_course(course, tmp_path):
     from autograder.grading import grade_submission
 
     probe = ("import os, sys\nprint('ENV', sorted(os.environ))\nprint('SEES', os.path.exists("
-             f"{str(course / 'gradebook.db')!r}), os.path.exists({str(ROOT / 'solutions')!r}), sorted(os.listdir('/')), "
+             f"{str(course / 'gradebook.db')!r}), os.path.exists({str(ROOT / 'solutions')!r}), "
+             "sorted(os.listdir('/')), "
              "os.getuid())\n" + reference()["rnn_forward"])
     nb = release_nb(course, {"rnn_forward": probe})
     source = (course / "source" / NAME / f"{NAME}.ipynb").read_text()
@@ -328,7 +330,7 @@ def test_the_students_own_cells_run_where_they_stand(tmp_path):
 
 
 def test_the_report_groups_the_class_by_diagnosis(course, edited, tmp_path):
-    from autograder.report import reteach, collect_rows, write_report
+    from autograder.report import collect_rows, reteach, write_report
 
     groups = reteach(collect_rows(course, NAME))
     text, function, students = groups[0]  # most common first

@@ -37,7 +37,9 @@ def test_sigmoid_is_stable_and_exact():
 def test_step_forward_value_by_hand():
     # H = 1, zero input weights: every gate is sigmoid(0) = 0.5 and g = tanh(0) = 0 with a zero bias,
     # so c = 0.5 * c_prev and h = 0.5 * tanh(c).
-    h, c, _ = lstm_step_forward(np.ones((1, 2)), np.zeros((1, 1)), np.array([[0.8]]), np.zeros((2, 4)), np.zeros((1, 4)), np.zeros(4))
+    h, c, _ = lstm_step_forward(
+        np.ones((1, 2)), np.zeros((1, 1)), np.array([[0.8]]), np.zeros((2, 4)), np.zeros((1, 4)), np.zeros(4)
+    )
     assert c[0, 0] == pytest.approx(0.4)
     assert h[0, 0] == pytest.approx(0.5 * np.tanh(0.4))
 
@@ -66,7 +68,11 @@ def test_sequence_gradients(rng, N, T, D, H):
     grads = lstm_backward(dh, cache)
     assert [g.shape for g in grads] == [(N, T, D), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,)]
     check_grads_fd(
-        lambda x, h0, Wx, Wh, b: lstm_forward(x, h0, Wx, Wh, b, c0), [x, h0, Wx, Wh, b], grads, ["x", "h0", "Wx", "Wh", "b"], [dh]
+        lambda x, h0, Wx, Wh, b: lstm_forward(x, h0, Wx, Wh, b, c0),
+        [x, h0, Wx, Wh, b],
+        grads,
+        ["x", "h0", "Wx", "Wh", "b"],
+        [dh],
     )
 
 

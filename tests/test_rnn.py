@@ -39,7 +39,9 @@ def torch_rnn(x, h0, Wxh, Whh, bh):
 
 def test_step_forward_value_by_hand():
     # One unit, one input: h = tanh(2 * 0.5 + 1 * (-1) + 0.25) = tanh(0.25)
-    h, _ = rnn_step_forward(np.array([[2.0]]), np.array([[1.0]]), np.array([[0.5]]), np.array([[-1.0]]), np.array([0.25]))
+    h, _ = rnn_step_forward(
+        np.array([[2.0]]), np.array([[1.0]]), np.array([[0.5]]), np.array([[-1.0]]), np.array([0.25])
+    )
     assert h.shape == (1, 1)
     assert h[0, 0] == pytest.approx(np.tanh(0.25))
 
@@ -164,14 +166,20 @@ def test_softmax_loss_is_stable_for_large_logits():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: rnn_forward(np.zeros((2, 3)), np.zeros((2, 4)), np.zeros((3, 4)), np.zeros((4, 4)), np.zeros(4)), r"x must have 3 dimensions, got shape \(2, 3\)"),
-        (lambda: rnn_forward(np.zeros((2, 3, 5)), np.zeros((2, 4)), np.zeros((3, 4)), np.zeros((4, 4)), np.zeros(4)), r"Wxh must have shape \(D, H\) = \(5, 4\), got \(3, 4\)"),
-        (lambda: rnn_forward(np.zeros((2, 3, 3)), np.zeros((1, 4)), np.zeros((3, 4)), np.zeros((4, 4)), np.zeros(4)), r"h0 must have shape \(N, H\) = \(2, 4\), got \(1, 4\)"),
-        (lambda: rnn_step_forward(np.zeros((2, 3)), np.zeros((2, 4)), np.zeros((3, 4)), np.zeros((4, 4)), np.zeros(5)), r"bh must have shape \(H,\) = \(4,\), got \(5,\)"),
+        (lambda: rnn_forward(np.zeros((2, 3)), np.zeros((2, 4)), np.zeros((3, 4)), np.zeros((4, 4)), np.zeros(4)),
+         r"x must have 3 dimensions, got shape \(2, 3\)"),
+        (lambda: rnn_forward(np.zeros((2, 3, 5)), np.zeros((2, 4)), np.zeros((3, 4)), np.zeros((4, 4)), np.zeros(4)),
+         r"Wxh must have shape \(D, H\) = \(5, 4\), got \(3, 4\)"),
+        (lambda: rnn_forward(np.zeros((2, 3, 3)), np.zeros((1, 4)), np.zeros((3, 4)), np.zeros((4, 4)), np.zeros(4)),
+         r"h0 must have shape \(N, H\) = \(2, 4\), got \(1, 4\)"),
+        (lambda: rnn_step_forward(np.zeros((2, 3)), np.zeros((2, 4)), np.zeros((3, 4)), np.zeros((4, 4)), np.zeros(5)),
+         r"bh must have shape \(H,\) = \(4,\), got \(5,\)"),
         (lambda: temporal_softmax_loss(np.zeros((2, 3, 4)), np.zeros((2, 3))), r"y must hold integer labels"),
         (lambda: temporal_softmax_loss(np.zeros((2, 3, 4)), np.full((2, 3), 4)), r"labels in \[0, V\) = \[0, 4\)"),
-        (lambda: temporal_softmax_loss(np.zeros((2, 3, 4)), np.zeros((2, 3), int), np.ones((3, 2), bool)), r"mask must have shape \(N, T\) = \(2, 3\)"),
-        (lambda: temporal_affine_forward(np.zeros((2, 3, 4)), np.zeros((5, 6)), np.zeros(6)), r"W must have shape \(H, V\) with H = 4"),
+        (lambda: temporal_softmax_loss(np.zeros((2, 3, 4)), np.zeros((2, 3), int), np.ones((3, 2), bool)),
+         r"mask must have shape \(N, T\) = \(2, 3\)"),
+        (lambda: temporal_affine_forward(np.zeros((2, 3, 4)), np.zeros((5, 6)), np.zeros(6)),
+         r"W must have shape \(H, V\) with H = 4"),
     ],
 )
 def test_bad_input_names_the_argument_and_shape(call, message):

@@ -27,12 +27,11 @@ from pathlib import Path
 
 import pytest
 
-from test_grading import FULL, NAME, WRONG_FORWARD, put, reference, release_nb
-
 from autograder import commands
 from autograder import course as C
 from autograder.coordinator import read_record
 from autograder.notebooks import ROOT
+from test_grading import FULL, NAME, WRONG_FORWARD, put, reference, release_nb
 
 WRONG = {**FULL, "rnn_forward_tests": 0.0}
 USER = "rnn-grading-test"

@@ -83,7 +83,9 @@ def rnn_backward_from_steps(step_backward):
         dh_next = np.zeros((N, H))
         for t in reversed(range(T)):
             h_prev = h0 if t == 0 else h[:, t - 1]
-            dx[:, t], dh_next, dWxh_t, dWhh_t, dbh_t = step_backward(dh[:, t] + dh_next, (x[:, t], h_prev, Wxh, Whh, h[:, t]))
+            dx[:, t], dh_next, dWxh_t, dWhh_t, dbh_t = step_backward(
+                dh[:, t] + dh_next, (x[:, t], h_prev, Wxh, Whh, h[:, t])
+            )
             dWxh += dWxh_t
             dWhh += dWhh_t
             dbh += dbh_t

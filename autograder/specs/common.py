@@ -2,7 +2,6 @@
 import numpy as np
 import torch
 
-
 LADDER = [(1, 1, 1, 1), (1, 2, 1, 1), (2, 3, 2, 2)]  # the smallest sizes, which every student faces
 
 

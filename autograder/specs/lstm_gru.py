@@ -13,7 +13,6 @@ from autograder.specs.common import normal, rnn_sizes
 from solutions import gru as gru_ref
 from solutions import lstm as lstm_ref
 
-
 # the notebook's setup cell defines the same stable helper; the variants call it by this name
 sigmoid = lstm_ref.sigmoid
 
@@ -258,7 +257,8 @@ def _(rng):
     cases = []
     for i, (label, N, T, D, H) in enumerate(rnn_sizes(rng)):
         args, c0 = lstm_sequence_args(rng, i, N, T, D, H)
-        cases.append({"args": args, "kwargs": {"c0": c0}, "label": f"{label}, c0 {'given' if c0 is not None else 'None'}"})
+        cases.append({"args": args, "kwargs": {"c0": c0},
+                      "label": f"{label}, c0 {'given' if c0 is not None else 'None'}"})
     return cases
 
 

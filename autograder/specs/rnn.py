@@ -77,7 +77,8 @@ LOSS_VALUE_MISTAKES = [
 def step_cases(rng):
     cases = []
     for label, N, _, D, H in rnn_sizes(rng):
-        cases.append({"args": (normal(rng, N, D), normal(rng, N, H), *rnn_params(rng, D, H)), "label": f"N={N}, D={D}, H={H}"})
+        cases.append({"args": (normal(rng, N, D), normal(rng, N, H), *rnn_params(rng, D, H)),
+                      "label": f"N={N}, D={D}, H={H}"})
     return cases
 
 
@@ -116,7 +117,8 @@ def loss_cases(rng):
         mask = None if i in (0, 1) else rng.random((N, T)) > 0.3
         if i == 4:
             mask[0] = False  # a whole sequence masked out
-        cases.append({"args": (o, y), "kwargs": {"mask": mask}, "label": f"{label}, V={V}, mask {'on' if mask is not None else 'off'}"})
+        cases.append({"args": (o, y), "kwargs": {"mask": mask},
+                      "label": f"{label}, V={V}, mask {'on' if mask is not None else 'off'}"})
     return cases + [FAR_APART]
 
 

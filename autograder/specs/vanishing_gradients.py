@@ -138,7 +138,8 @@ def _(rng):
     for max_norm_factor in (0.3, 0.7, 1.5, 0.5):  # below and above the norm
         grads = {"W": normal(rng, 3, 4), "b": normal(rng, 4) * 3, "V": normal(rng, 2, 2) * 0.5}
         total = np.sqrt(sum(np.sum(g**2) for g in grads.values()))
-        cases.append({"args": (grads, float(total * max_norm_factor)), "label": f"max_norm = {max_norm_factor} x the norm"})
+        cases.append({"args": (grads, float(total * max_norm_factor)),
+                      "label": f"max_norm = {max_norm_factor} x the norm"})
     return cases
 
 
