@@ -165,21 +165,40 @@ def beam_search(next_logprobs, eos, max_len, beam_width, n_best=1, length_penalt
             raise ValueError("next_logprobs must return arrays of one size V for every prefix")
         totals = (np.array([logprob for _, logprob in alive])[:, None] + np.stack(lps)).ravel()  # (K*V,)
         candidates = [(totals[i], alive[i // V][0] + (int(i % V),)) for i in _top(totals, 2 * beam_width)]
-        candidates.sort(key=lambda c: (-c[0], c[1]))  # most probable first, ties by tokens
-        alive = []
-        for rank, (logprob, tokens) in enumerate(candidates):
-            if tokens[-1] == eos:
-                if rank < beam_width:
-                    finished.append(_hypothesis(tokens, logprob, True, length_penalty))
-            elif len(alive) < beam_width:
-                alive.append((tokens, float(logprob)))
-            elif rank >= beam_width:
-                break  # the beam is full and no later eos can rank below beam_width
+        kept, ended = rank_walk(candidates, eos, beam_width)
+        alive = [(tokens, float(logprob)) for logprob, tokens in kept]
+        finished += [_hypothesis(tokens, logprob, True, length_penalty) for logprob, tokens in ended]
         if len(finished) >= n_best or not alive:
             break
     else:
         finished += [_hypothesis(tokens, logprob, False, length_penalty) for tokens, logprob in alive]
     return sorted(finished, key=_rank_key_score)[: int(n_best)]
+
+
+def rank_walk(candidates, eos, beam_width):
+    """
+    One step of beam search after the expansion: the candidates ranked by cumulative log-probability
+    (ties: tokens, lexicographically) and walked from the top.
+
+    Inputs:
+    - candidates: (logprob, tokens, ...) tuples, anything after tokens carried along
+    - eos: the end-of-sequence id
+    - beam_width: K
+
+    Returns a tuple of:
+    - alive: the first K candidates not ending in eos, best first (the next step's beam)
+    - finished: the candidates ending in eos whose rank is below K, best first
+    """
+    alive, finished = [], []
+    for rank, candidate in enumerate(sorted(candidates, key=lambda c: (-c[0], c[1]))):
+        if candidate[1][-1] == eos:
+            if rank < beam_width:
+                finished.append(candidate)
+        elif len(alive) < beam_width:
+            alive.append(candidate)
+        elif rank >= beam_width:
+            break  # the beam is full and no later eos can rank below beam_width
+    return alive, finished
 
 
 def slides_example():

@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from solutions.data import date_splits, date_vocabs, encode_pairs
-from solutions.search import Hypothesis, beam_search, greedy_search, length_normalized
+from solutions.search import Hypothesis, beam_search, greedy_search, length_normalized, rank_walk
 
 BATCH_KEYS = ("src", "src_mask", "tgt_in", "tgt_out", "tgt_mask")
 
@@ -289,17 +289,11 @@ def beam_decode_batch(model, src, src_mask, beam_width, max_len, n_best=1, lengt
         for m, (i, tokens, logprob, _) in enumerate(rows):
             parents[i].append((m, tokens, logprob))
         for i in active:
-            candidates = [(logprob + lp[m, v], tokens + (v,), m) for m, tokens, logprob in parents[i] for v in range(V)]
-            candidates.sort(key=lambda c: (-c[0], c[1]))  # most probable first, ties by tokens
-            alive[i] = []
-            for rank, (logprob, tokens, m) in enumerate(candidates):
-                if tokens[-1] == eos:
-                    if rank < beam_width:
-                        finished[i].append((tokens, logprob, True))
-                elif len(alive[i]) < beam_width:
-                    alive[i].append((tokens, logprob, m))
-                elif rank >= beam_width:
-                    break
+            candidates = [(logprob + lp[m, v], tokens + (v,), m) for m, tokens, logprob in parents[i]
+                          for v in range(V)]
+            kept, ended = rank_walk(candidates, eos, beam_width)
+            alive[i] = [(tokens, logprob, m) for logprob, tokens, m in kept]
+            finished[i] += [(tokens, logprob, True) for logprob, tokens, _ in ended]
             if len(finished[i]) < n_best and alive[i]:
                 still.append(i)
         active = still

@@ -287,8 +287,9 @@ def run_hidden_checks(assignment, paste):
 def test_functions_of_an_earlier_assignment_cost_nothing_here(assignment, paste, monkeypatch, tmp_path):
     """A later assignment takes the student's own functions of earlier ones, pasted into one cell. Whether
     they are wrong or were never pasted, the new functions written right keep every point: the reference's
-    values stand in for the earlier functions wherever the new ones call them as the reference does; and
-    afterwards the notebook holds the student's own functions again (or none)."""
+    values stand in for the earlier functions wherever the new ones call them as the reference does. Graded
+    in-process (stock nbgrader), the notebook then holds the reference's earlier functions, so that its
+    visible tests judge this assignment's functions alone."""
     from autograder.notebooks import ROOT
 
     monkeypatch.setenv("AUTOGRADER_STUDENT", f"paster-{paste}")
@@ -296,11 +297,28 @@ def test_functions_of_an_earlier_assignment_cost_nothing_here(assignment, paste,
     monkeypatch.chdir(tmp_path)
     outcome, namespace = run_hidden_checks(assignment, paste)
     assert len(outcome) >= 2 and all(message is None for message in outcome.values()), outcome
+    from autograder.checks import earlier_reference
+
     earlier = {"teacher_forcing": "masked_cross_entropy"}.get(assignment, "rnn_forward")
-    if paste == "missing":
-        assert earlier not in namespace
-    else:
-        assert namespace[earlier].__name__ == "wrong"
+    assert namespace[earlier] is earlier_reference(earlier)
+
+
+def test_a_stand_in_for_a_function_never_pasted_leaves_no_trace():
+    """In the box the stand-ins live only while a case runs: a name the notebook never defined is gone again
+    afterwards, and one it defined is the student's own again."""
+    from autograder.harness import run_case
+
+    namespace = {}
+    exec(compile("def uses(x):\n    return rnn_forward(x) + 1\n", "<notebook>", "exec"), namespace)
+    case = {"protocol": "call", "args": (1.0,), "standins": {"rnn_forward": [[[1.0], 41.0]]}}
+    assert run_case(case, namespace["uses"], {})["outputs"] == 42.0
+    assert "rnn_forward" not in namespace
+    namespace["rnn_forward"] = own = lambda x: 0.0
+    assert run_case(case, namespace["uses"], {})["outputs"] == 42.0
+    assert namespace["rnn_forward"] is own
+    del namespace["rnn_forward"]
+    other = run_case({**case, "args": (2.0,)}, namespace["uses"], {})  # a call the reference never made
+    assert "name 'rnn_forward' is not defined: paste your rnn_forward" in other["error"], other
 
 
 def test_the_same_functions_written_wrong_here_still_fail():
