@@ -26,3 +26,13 @@ def as_mask(mask, shape):
     if mask.shape != tuple(shape):
         raise ValueError(f"mask must have shape (N, T) = {tuple(shape)}, got {mask.shape}")
     return mask.astype(bool)
+
+
+def positive_int(name, n):
+    """`n` as an int when it is a whole number of at least 1 (an int, a numpy integer or a whole float; never
+    a bool); else a ValueError naming the argument."""
+    whole = (isinstance(n, (int, np.integer)) or (isinstance(n, (float, np.floating)) and np.isfinite(n)
+                                                  and float(n).is_integer()))
+    if isinstance(n, bool) or not whole or n < 1:
+        raise ValueError(f"{name} must be a positive integer, got {n!r}")
+    return int(n)

@@ -12,13 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from solutions._checks import positive_int
 from solutions.seq2seq import Seq2Seq, as_tensors, greedy_decode_batch
-
-
-def _check_positive(name, n):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{name} must be a positive integer, got {n!r}")
-    return int(n)
 
 
 def _check_mask(mask, shape):
@@ -120,7 +115,7 @@ class AttnSeq2Seq(nn.Module):
         attn_dim = hidden_dim if attn_dim is None else attn_dim
         for name, n in (("src_vocab_size", src_vocab_size), ("tgt_vocab_size", tgt_vocab_size),
                         ("emb_dim", emb_dim), ("hidden_dim", hidden_dim), ("attn_dim", attn_dim)):
-            _check_positive(name, n)
+            positive_int(name, n)
         for name, i in (("pad_id", pad_id), ("bos_id", bos_id), ("eos_id", eos_id)):
             if not 0 <= i < min(src_vocab_size, tgt_vocab_size):
                 raise ValueError(f"{name} must be an id of both vocabularies, got {i!r}")
@@ -237,7 +232,7 @@ def greedy_decode_attention(model, src, src_mask, max_len):
     - tokens: int64, (N, max_len): each output, then model.pad_id after its <eos>
     - alpha: (N, max_len, S), the attention weights of every step (zeros after <eos>)
     """
-    max_len = _check_positive("max_len", max_len)
+    max_len = positive_int("max_len", max_len)
     h_enc, h_dec = model.encoder_states(src, src_mask)  # (N, S, H), (N, H)
     keys = h_enc @ model.Ua  # (N, S, A)
     N, S = src.shape

@@ -5,7 +5,7 @@ The model is h_t = tanh(x_t Wxh + h_{t-1} Whh + bh), o_t = h_t Why + by, softmax
 """
 import numpy as np
 
-from solutions._checks import as_float
+from solutions._checks import as_float, positive_int
 from solutions.rnn import (
     rnn_backward,
     rnn_forward,
@@ -32,9 +32,7 @@ def init_params(D, H, V, seed=0, scale=1.0):
 
     Returns a dict with keys Wxh (D, H), Whh (H, H), bh (H,), Why (H, V), by (V,).
     """
-    for name, n in (("D", D), ("H", H), ("V", V)):
-        if int(n) != n or n < 1:
-            raise ValueError(f"{name} must be a positive integer, got {n!r}")
+    D, H, V = (positive_int(name, n) for name, n in (("D", D), ("H", H), ("V", V)))
     rng = np.random.default_rng(seed)
     return {
         "Wxh": rng.standard_normal((D, H)) * scale / np.sqrt(D),
@@ -103,8 +101,7 @@ def truncated_loss_and_grads(params, x, y, k, h0=None):
     - loss: a float
     - grads: dict with the same keys and shapes as params
     """
-    if isinstance(k, bool) or int(k) != k or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    k = positive_int("k", k)
     Wxh, Whh, bh, Why, by = _check_params(params)
     x = as_float("x", x, 3)
     y = np.asarray(y)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from solutions._checks import positive_int
+
 
 @dataclass(frozen=True)
 class Hypothesis:
@@ -43,8 +45,7 @@ def _logprobs(next_logprobs, prefix):
 
 
 def _check_common(eos, max_len, length_penalty=0.0):
-    if isinstance(max_len, bool) or int(max_len) != max_len or max_len < 1:
-        raise ValueError(f"max_len must be a positive integer, got {max_len!r}")
+    positive_int("max_len", max_len)
     if isinstance(eos, bool) or int(eos) != eos or eos < 0:
         raise ValueError(f"eos must be a non-negative token id, got {eos!r}")
     if not np.isfinite(length_penalty) or length_penalty < 0:
@@ -96,8 +97,7 @@ def exhaustive_search(next_logprobs, vocab_size, eos, max_len, length_penalty=0.
     Returns a Hypothesis.
     """
     _check_common(eos, max_len, length_penalty)
-    if isinstance(vocab_size, bool) or int(vocab_size) != vocab_size or vocab_size < 1:
-        raise ValueError(f"vocab_size must be a positive integer, got {vocab_size!r}")
+    positive_int("vocab_size", vocab_size)
     _check_eos(eos, vocab_size)
     best = None
     stack = [((), 0.0)]  # prefixes without eos, to be expanded
@@ -152,9 +152,7 @@ def beam_search(next_logprobs, eos, max_len, beam_width, n_best=1, length_penalt
     Returns a list of at most n_best Hypothesis objects, best score first.
     """
     _check_common(eos, max_len, length_penalty)
-    for name, n in (("beam_width", beam_width), ("n_best", n_best)):
-        if isinstance(n, bool) or int(n) != n or n < 1:
-            raise ValueError(f"{name} must be a positive integer, got {n!r}")
+    beam_width, n_best = positive_int("beam_width", beam_width), positive_int("n_best", n_best)
     alive = [((), 0.0)]  # (tokens, logprob) of the hypotheses still growing
     finished = []
     for _ in range(int(max_len)):

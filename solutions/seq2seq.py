@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from solutions._checks import positive_int
 from solutions.data import date_splits, date_vocabs, encode_pairs
 from solutions.search import Hypothesis, beam_search, greedy_search, length_normalized, rank_walk
 
@@ -23,12 +24,6 @@ BATCH_KEYS = ("src", "src_mask", "tgt_in", "tgt_out", "tgt_mask")
 def default_device():
     """CUDA when it is available, the CPU otherwise."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _check_positive(name, n):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{name} must be a positive integer, got {n!r}")
-    return int(n)
 
 
 class Seq2Seq(nn.Module):
@@ -50,7 +45,7 @@ class Seq2Seq(nn.Module):
         super().__init__()
         for name, n in (("src_vocab_size", src_vocab_size), ("tgt_vocab_size", tgt_vocab_size),
                         ("emb_dim", emb_dim), ("hidden_dim", hidden_dim), ("num_layers", num_layers)):
-            _check_positive(name, n)
+            positive_int(name, n)
         for name, i in (("pad_id", pad_id), ("bos_id", bos_id), ("eos_id", eos_id)):
             if not 0 <= i < min(src_vocab_size, tgt_vocab_size):
                 raise ValueError(f"{name} must be an id of both vocabularies, got {i!r}")
@@ -239,7 +234,7 @@ def greedy_decode_batch(model, src, src_mask, max_len):
     - tokens: int64, (N, max_len): each output, then model.pad_id after its <eos>
     - logprob: (N,), the sum of the chosen tokens' log-probabilities
     """
-    max_len = _check_positive("max_len", max_len)
+    max_len = positive_int("max_len", max_len)
     h = model.encode(src, src_mask)  # (L, N, H)
     context, N = h[-1], src.shape[0]  # (N, H)
     y = torch.full((N,), model.bos_id, dtype=torch.long, device=src.device)  # (N,)
@@ -271,7 +266,7 @@ def beam_decode_batch(model, src, src_mask, beam_width, max_len, n_best=1, lengt
 
     Returns a list of N lists of at most n_best Hypothesis objects, best score first.
     """
-    beam_width, max_len, n_best = (_check_positive(k, v) for k, v in
+    beam_width, max_len, n_best = (positive_int(k, v) for k, v in
                                    (("beam_width", beam_width), ("max_len", max_len), ("n_best", n_best)))
     h = model.encode(src, src_mask)  # (L, N, H)
     context, N, eos = h[-1], src.shape[0], model.eos_id  # (N, H)
@@ -369,13 +364,13 @@ def train(model, data, val_data=None, *, steps=1000, epochs=None, batch_size=64,
     Returns a dict of lists: step, loss (per batch), val_step, val_accuracy, time (seconds at each
     validation).
     """
-    batch_size = _check_positive("batch_size", batch_size)
+    batch_size = positive_int("batch_size", batch_size)
     device = next(model.parameters()).device
     data = as_tensors(data, device)
     n = data["src"].shape[0]
     if epochs is not None:
-        steps = _check_positive("epochs", epochs) * max(1, n // batch_size)
-    steps = _check_positive("steps", steps)
+        steps = positive_int("epochs", epochs) * max(1, n // batch_size)
+    steps = positive_int("steps", steps)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
