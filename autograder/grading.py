@@ -8,6 +8,7 @@ autograder.judge in this trusted process. It touches no course file: the coordin
 coordinator) alone writes the gradebook, so jobs may run anywhere and a crash in one loses nothing.
 """
 import base64
+import contextlib
 import hashlib
 import json
 import math
@@ -417,47 +418,51 @@ def run_plan(plan, student, limits, unsafe, forbidden, result, files):
 
     Each test cell's checks are judged as soon as the cell has run, so that a later check knows which of the
     student's functions failed theirs (judge.cases_for)."""
-    runs, recorded, earlier = {}, {}, {}
+    runs, recorded = {}, {}
     deadline = time.monotonic() + limits.notebook_seconds
     code_steps = [i for i, step in enumerate(plan) if step.kind not in ("answer", "markdown")]
-    try:
-        box = Sandbox(files, limits, unsafe=unsafe, forbidden=forbidden)
-        box.__enter__()
-    except IsolationError:
-        raise
-    except SandboxError as exc:
-        result.problems.append(f"the sandbox failed to start: {exc}")
-        return {i: CellRun("skipped", error={"ename": "SandboxError", "evalue": str(exc), "traceback": ""})
-                for i in code_steps}, recorded
-    result.protections = asdict(box.protections)
-    try:
-        for i in code_steps:
-            kind, gid, code, _ = plan[i]
-            if time.monotonic() >= deadline:
-                runs[i] = CellRun("skipped", error={"ename": "NotebookTimeout", "traceback": "", "evalue":
-                                                    "not run: the notebook's time limit of "
-                                                    f"{limits.notebook_seconds:.0f} s was reached"})
-                continue
-            channel = CheckChannel(checks_of(code), student, limits, earlier) if kind == "test" else None
-            run = box.run(code, deadline, cell=i, channel=channel)
-            runs[i] = run
-            if channel is not None:
-                for name, raw in channel.recorded.items():
-                    recorded[i, name] = judged(name, raw, student, earlier)
-                    earlier[name] = recorded[i, name].passed
-            if run.dropped:
-                result.flags.append(f"{_where(kind, gid)} printed {run.dropped} characters more than are kept")
-            if run.status in ("timeout", "died", "violation"):
-                result.flags.append(f"{_where(kind, gid)}: {run.error['evalue']}; a fresh kernel ran the rest")
-                if not restart_and_replay(box, plan, runs, i, deadline):
-                    result.flags.append("the kernel could not be restarted; the remaining cells were not run")
-                    break
-    finally:
-        box.__exit__(None, None, None)
-        result.flags += audit_flags(plan, box.audit)
+    with contextlib.ExitStack() as stack:
+        try:
+            box = stack.enter_context(Sandbox(files, limits, unsafe=unsafe, forbidden=forbidden))
+        except IsolationError:
+            raise
+        except SandboxError as exc:
+            result.problems.append(f"the sandbox failed to start: {exc}")
+            return {i: CellRun("skipped", error={"ename": "SandboxError", "evalue": str(exc), "traceback": ""})
+                    for i in code_steps}, recorded
+        result.protections = asdict(box.protections)
+        _run_cells(box, plan, code_steps, student, limits, deadline, result, runs, recorded)
+    result.flags += audit_flags(plan, box.audit)  # what the box saw, read once it is closed
     for i in code_steps:
         runs.setdefault(i, CellRun("skipped", error={"ename": "NotRun", "evalue": "not run", "traceback": ""}))
     return runs, recorded
+
+
+def _run_cells(box, plan, code_steps, student, limits, deadline, result, runs, recorded):
+    """Run the code steps in order until the notebook's time limit, judging each test cell's checks as soon
+    as it has run; after a cell that times out, dies or breaks a rule, a fresh kernel replays the rest."""
+    earlier = {}
+    for i in code_steps:
+        kind, gid, code, _ = plan[i]
+        if time.monotonic() >= deadline:
+            runs[i] = CellRun("skipped", error={"ename": "NotebookTimeout", "traceback": "", "evalue":
+                                                "not run: the notebook's time limit of "
+                                                f"{limits.notebook_seconds:.0f} s was reached"})
+            continue
+        channel = CheckChannel(checks_of(code), student, limits, earlier) if kind == "test" else None
+        run = box.run(code, deadline, cell=i, channel=channel)
+        runs[i] = run
+        if channel is not None:
+            for name, raw in channel.recorded.items():
+                recorded[i, name] = judged(name, raw, student, earlier)
+                earlier[name] = recorded[i, name].passed
+        if run.dropped:
+            result.flags.append(f"{_where(kind, gid)} printed {run.dropped} characters more than are kept")
+        if run.status in ("timeout", "died", "violation"):
+            result.flags.append(f"{_where(kind, gid)}: {run.error['evalue']}; a fresh kernel ran the rest")
+            if not restart_and_replay(box, plan, runs, i, deadline):
+                result.flags.append("the kernel could not be restarted; the remaining cells were not run")
+                return
 
 
 def audit_flags(plan, events):
