@@ -7,7 +7,7 @@ hidden cases, is read from the folder nbgrader grades in: .../autograded/<studen
 import os
 from pathlib import Path
 
-from autograder.judge import cases_for, evaluate, get_spec
+from autograder.judge import cases_for, evaluate, get_spec, given_references
 
 
 def current_student():
@@ -40,18 +40,8 @@ def judge(name, results, namespace=None):
     if isinstance(namespace, dict):
         # The same for the functions of earlier assignments that the student pasted in (or did not): a test
         # cell passes or fails on this assignment's functions alone, as in the sandboxed grader.
-        namespace.update({part: earlier_reference(part) for part in spec.given})
+        namespace.update(given_references(name))
     if not verdict.passed:
         raise AssertionError(verdict.message)
     print(verdict.message)
 
-
-def earlier_reference(name):
-    """The reference of a function an earlier assignment grades and a later one calls (see Spec.given)."""
-    from solutions import bptt, rnn, seq2seq
-
-    return {"rnn_step_forward": rnn.rnn_step_forward, "rnn_forward": rnn.rnn_forward,
-            "temporal_affine_forward": rnn.temporal_affine_forward, "rnn_backward": rnn.rnn_backward,
-            "temporal_affine_backward": rnn.temporal_affine_backward,
-            "temporal_softmax_loss": rnn.temporal_softmax_loss, "loss_and_grads": bptt.loss_and_grads,
-            "masked_cross_entropy": seq2seq.masked_cross_entropy}[name]

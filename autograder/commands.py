@@ -63,8 +63,9 @@ def student_files(*, out, names=None, log=print):
         C.init_course(course, names)
         for name in names:
             folder = C.generate_release(course, name)
-            if C.leaks(folder):
-                raise CommandError(f"the release of {name} gives answers away: {C.leaks(folder)}")
+            leaks = C.leaks(folder)
+            if leaks:
+                raise CommandError(f"the release of {name} gives answers away: {leaks}")
             log(f"wrote {C.student_zip(folder, name, out / f'{name}.zip')}")
     return [out / f"{n}.zip" for n in names]
 
