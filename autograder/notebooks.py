@@ -1,9 +1,10 @@
 """Build the nbgrader source notebooks in exercises/ from readable percent-format sources.
 
-Each assignment's source is sources/<assignment>.py, a script whose `# %%` lines start cells (it lives
-outside exercises/, so that a course using exercises/ as nbgrader's source folder releases the notebook
-alone, never this file with its solutions and hidden tests); the marker says what nbgrader should make
-of the cell:
+Each assignment's source is sources/<assignment>.py, in jupytext's percent format: `# %%` lines start
+cells, so any editor with jupytext opens it as a notebook. It lives outside exercises/, so that a course
+using exercises/ as nbgrader's source folder releases the notebook alone, never this file with its
+solutions and hidden tests. jupytext reads each marker's title and `points=P`; `nbgrader_metadata`
+turns them into what nbgrader should make of the cell:
 
     # %% [markdown]                          instructions, locked
     # %% [markdown] answer: ID points=P      a written answer, graded by hand
@@ -19,90 +20,98 @@ assignment's source, so the instructor's notebook runs, and the release shows an
 Markdown lines are written as comments ("# text"). In a test cell the hidden checks come first:
 a mistake then gets the hidden checks' diagnosis in the feedback, not only the first visible assertion
 it trips (the released notebook shows the docstring and the visible checks alone). The generated
-<assignment>.ipynb carries the nbgrader metadata; nobody edits its JSON by hand, and `check_notebooks`
+<assignment>.ipynb carries the nbgrader metadata; nobody edits its JSON by hand, and `stale_notebooks`
 says when it is stale.
 """
 import json
 import re
 from pathlib import Path
 
+import jupytext
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 EXERCISES = ROOT / "exercises"
 SOURCES = ROOT / "sources"
-MARKER = re.compile(r"^# %%(?P<rest>.*)$")
+# jupytext reads the percent format; magics stay comments, as in the .py file an editor shows
+PERCENT = {"extension": ".py", "format_name": "percent", "comment_magics": False}
+TITLE = re.compile(r"^(?P<kind>answer|setup|solution|test)\s*(?::\s*(?P<id>[A-Za-z_][\w-]*))?$")
 PASTE = re.compile(r"^#\| paste (?P<assignment>\w+):(?P<ids>(?:\s+[A-Za-z_][\w-]*)+)\s*$")
-SPEC = re.compile(
-    r"^(?:(?P<markdown>\[markdown\])\s*)?"
-    r"(?:(?P<kind>answer|setup|solution|test)\s*(?::\s*(?P<id>[A-Za-z_][\w-]*))?\s*(?:points=(?P<points>[0-9.]+))?)?\s*$"
-)
 
 
 class SourceError(ValueError):
     """A notebook source that cannot be turned into a notebook; the message names file and line."""
 
 
-def _metadata(kind, grade_id, points, markdown):
-    if kind is None:
-        return {} if not markdown else {"nbgrader": {"grade": False, "solution": False, "locked": True,
-                                                     "grade_id": grade_id, "schema_version": 3}}
-    meta = {
-        "grade": kind in ("answer", "test"),
-        "solution": kind in ("answer", "solution"),
-        "locked": kind in ("setup", "test"),
-        "grade_id": grade_id,
-        "schema_version": 3,
-    }
-    if meta["grade"]:
-        meta["points"] = points
-    return {"nbgrader": meta}
+def nbgrader_metadata(cell_type, jupytext_metadata, where, fallback_id):
+    """nbgrader's metadata for a cell whose percent-format header jupytext read as `jupytext_metadata`.
+
+    The header's title names the kind and the id (`solution: rnn_forward`), its `points=P` the points;
+    `fallback_id` names the locked cells that have no id of their own."""
+    meta = {k: v for k, v in jupytext_metadata.items() if k != "lines_to_next_cell"}
+    title, points = meta.pop("title", ""), meta.pop("points", None)
+    if meta:
+        unread = meta.get("incorrectly_encoded_metadata") or " ".join(f"{k}={v!r}" for k, v in meta.items())
+        raise SourceError(f"{where}: cannot read {unread!r} in the cell marker; a marker holds a kind, an id "
+                          "and points=P")
+    spec = TITLE.match(title) if title else None
+    if title and not spec:
+        raise SourceError(f"{where}: cannot read the cell marker {title!r}; the kinds are answer, setup, solution "
+                          "and test")
+    kind, grade_id = (spec.group("kind"), spec.group("id")) if spec else (None, None)
+    markdown = cell_type == "markdown"
+    if kind in ("answer", "solution", "test") and not grade_id:
+        raise SourceError(f"{where}: a {kind} cell needs an id, as in '# %% {kind}: name'")
+    if kind in ("answer", "test") and points is None:
+        raise SourceError(f"{where}: a graded cell needs points, as in '# %% {kind}: {grade_id} points=2'")
+    if points is not None and (kind not in ("answer", "test") or isinstance(points, bool)
+                               or not isinstance(points, (int, float)) or points <= 0):
+        raise SourceError(f"{where}: points={points!r}: only answer and test cells carry points, a positive number")
+    if kind == "answer" and not markdown:
+        raise SourceError(f"{where}: an answer cell is markdown: '# %% [markdown] answer: {grade_id} points=P'")
+    if kind in ("setup", "solution", "test") and markdown:
+        raise SourceError(f"{where}: a {kind} cell holds code, not markdown")
+    if kind is None and not markdown:
+        return {}
+    nb = {"grade": kind in ("answer", "test"), "solution": kind in ("answer", "solution"),
+          "locked": kind in ("setup", "test") or kind is None, "grade_id": grade_id or fallback_id,
+          "schema_version": 3}
+    if nb["grade"]:
+        nb["points"] = int(points) if float(points).is_integer() else float(points)
+    return {"nbgrader": nb}
+
+
+def _cells(path):
+    """[(cell_type, lines, metadata, where)] of a source file, read by jupytext, before paste cells are filled."""
+    path = Path(path)
+    text = path.read_text()
+    if not text.startswith("# %%"):
+        raise SourceError(f"{path}:1: a source starts with a cell marker ('# %% [markdown]' or '# %% setup')")
+    headers = [n for n, line in enumerate(text.splitlines(), 1) if line.startswith("# %%")]
+    read = jupytext.reads(text, fmt=PERCENT).cells
+    if len(read) != len(headers):  # pragma: no cover - jupytext splits exactly at the markers
+        raise SourceError(f"{path}: jupytext read {len(read)} cells from {len(headers)} cell markers")
+    cells, seen = [], set()
+    for cell, lineno in zip(read, headers):
+        where = f"{path}:{lineno}"
+        fallback = f"{path.stem}_{cell.metadata.get('title') or 'markdown'}_{len(cells) + 1}"  # unique course-wide
+        meta = nbgrader_metadata(cell.cell_type, cell.metadata, where, fallback)
+        grade_id = meta.get("nbgrader", {}).get("grade_id")
+        if grade_id in seen:
+            raise SourceError(f"{where}: the id {grade_id!r} is used twice")
+        seen.add(grade_id)
+        cells.append((cell.cell_type, cell.source.splitlines(), meta, where))
+    return cells
 
 
 def parse_source(path):
     """Return a list of (cell_type, source, metadata) from a percent-format source file."""
-    path = Path(path)
-    cells, current, seen = [], None, set()
-    lines = path.read_text().splitlines()
-    for lineno, line in enumerate(lines, 1):
-        m = MARKER.match(line)
-        if not m:
-            if current is not None:
-                current[1].append(line)
-            continue
-        spec = SPEC.match(m.group("rest").strip())
-        if not spec:
-            raise SourceError(f"{path}:{lineno}: cannot read the cell marker {line!r}")
-        kind, grade_id, points = spec.group("kind"), spec.group("id"), spec.group("points")
-        markdown = bool(spec.group("markdown"))
-        where = f"{path}:{lineno}"
-        if kind in ("answer", "solution", "test") and not grade_id:
-            raise SourceError(f"{where}: a {kind} cell needs an id, as in '# %% {kind}: name'")
-        if kind in ("answer", "test") and points is None:
-            raise SourceError(f"{where}: a graded cell needs points, as in '# %% {kind}: {grade_id} points=2'")
-        if kind == "answer" and not markdown:
-            raise SourceError(f"{where}: an answer cell is markdown: '# %% [markdown] answer: {grade_id} points=P'")
-        if kind in ("setup", "solution", "test") and markdown:
-            raise SourceError(f"{where}: a {kind} cell holds code, not markdown")
-        if grade_id is None and (kind == "setup" or markdown):
-            grade_id = f"{path.stem}_{kind or 'markdown'}_{len(cells) + 1}"  # unique across assignments
-        if grade_id in seen:
-            raise SourceError(f"{where}: the id {grade_id!r} is used twice")
-        if grade_id:
-            seen.add(grade_id)
-        points = float(points) if points is not None else None
-        if points is not None and points.is_integer():
-            points = int(points)
-        current = ("markdown" if markdown else "code", [], _metadata(kind, grade_id, points, markdown))
-        cells.append(current)
     out = []
-    for cell_type, body, meta in cells:
+    for cell_type, body, meta, _ in _cells(path):
         while body and not body[-1].strip():
             body.pop()
         while body and not body[0].strip():
             body.pop(0)
-        if cell_type == "markdown":
-            body = [re.sub(r"^# ?", "", b) for b in body]
         if meta.get("nbgrader", {}).get("solution") and cell_type == "code" and any(PASTE.match(b) for b in body):
             body = _pasted(path, meta["nbgrader"]["grade_id"], body)
         out.append((cell_type, "\n".join(body), meta))
@@ -210,15 +219,8 @@ def stale_notebooks(names=None):
 
 def paste_cells(assignment):
     """The grade ids of the cells where a student pastes functions of earlier assignments."""
-    ids, current = set(), None
-    for line in source_path(assignment).read_text().splitlines():
-        m = MARKER.match(line)
-        if m:
-            spec = SPEC.match(m.group("rest").strip())
-            current = spec.group("id") if spec and spec.group("kind") == "solution" else None
-        elif current and PASTE.match(line):
-            ids.add(current)
-    return ids
+    return {meta["nbgrader"]["grade_id"] for cell_type, body, meta, _ in _cells(source_path(assignment))
+            if meta.get("nbgrader", {}).get("solution") and cell_type == "code" and any(map(PASTE.match, body))}
 
 
 def points(assignment):
