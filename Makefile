@@ -26,10 +26,10 @@ $(NOTEBOOKS): $(STAMP) $(wildcard exercises/*/*.ipynb) solutions/gradcheck.py ex
 	touch $@
 
 # The notebook execution cache keys on a chapter's own text and does not notice a change in the
-# modules it imports (solutions/ and book/booktools.py): when one changes, the cache and Sphinx's
+# modules it imports (solutions/, its subpackages and book/*.py): when one changes, the cache and Sphinx's
 # record of what it read go, and every chapter runs again.
 CACHE_STAMP := _build/.cache-matches-imports
-$(CACHE_STAMP): $(wildcard solutions/*.py book/*.py)
+$(CACHE_STAMP): $(wildcard solutions/*.py solutions/*/*.py book/*.py)
 	rm -rf _build/.jupyter_cache _build/.doctrees
 	mkdir -p _build && touch $@
 

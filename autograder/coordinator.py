@@ -418,7 +418,7 @@ def own_fingerprints():
     files = []
     spec = importlib.util.find_spec("solutions")
     for folder in (spec.submodule_search_locations if spec and spec.submodule_search_locations else []):
-        files += [p for p in Path(folder).glob("*.py") if p.name not in STUDENT_SAFE]
+        files += [p for p in Path(folder).rglob("*.py") if p.name not in STUDENT_SAFE]
     return _prints(files)
 
 

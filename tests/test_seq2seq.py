@@ -246,6 +246,17 @@ def test_train_lowers_the_loss_deterministically_on_the_cpu():
     assert not model.training
 
 
+def test_train_decays_the_learning_rate_on_a_half_cosine():
+    data, n_tokens = copy_data(64, seed=0)
+    model = Seq2Seq(n_tokens, n_tokens, 4, 4)
+    steps, lr, lr_final = 40, 1e-2, 1e-4
+    got = train(model, data, steps=steps, batch_size=16, lr=lr, lr_final=lr_final)["lr"]
+    s = np.arange(1, steps + 1)
+    want = lr_final + (lr - lr_final) * (1 + np.cos(np.pi * (s - 1) / steps)) / 2
+    assert np.allclose(got, want, rtol=1e-12, atol=0) and got[0] == lr and lr_final < got[-1] < 1.2 * lr_final
+    assert train(model, data, steps=5, batch_size=16, lr=lr)["lr"] == [lr] * 5  # no lr_final: constant
+
+
 def test_train_stops_at_the_target_accuracy_and_calls_back():
     data, n_tokens = copy_data(64, seed=1)
     torch.manual_seed(0)
