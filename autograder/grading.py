@@ -22,6 +22,7 @@ import nbformat
 import numpy as np
 
 from autograder import sandbox_channel
+from autograder.former_ids import current_id
 from autograder.harness import CALLS_KEPT, PREFIX_KEPT
 from autograder.judge import Verdict, cases_for, evaluate, expected_results
 from autograder.sandbox import CellRun, IsolationError, Limits, Sandbox, SandboxError, Violation
@@ -160,17 +161,19 @@ class Step(NamedTuple):
 def build_plan(nb, source):
     """The cells to run, in order: source cells with the student's solutions, plus the student's own
     extra cells; and notes for the instructor about cells that were edited, deleted or unlabelled."""
-    by_id, unlabelled = _student_cells(nb)
+    source_ids = {meta(c).get("grade_id") for c in source.cells} - {None}
+    by_id, unlabelled = _student_cells(nb, source_ids)
     notes, used = [], set()
     plan = [_step(cell, by_id, unlabelled, used, notes) for cell in source.cells]
-    return _with_extras(plan, nb, unlabelled, used, notes), notes
+    return _with_extras(plan, nb, source_ids, unlabelled, used, notes), notes
 
 
-def _student_cells(nb):
-    """The student's cells by grade id (the first of each), and their unlabelled code cells."""
+def _student_cells(nb, source_ids):
+    """The student's cells by grade id (the first of each; a test cell's former id read as the id it
+    became), and their unlabelled code cells."""
     by_id, unlabelled = {}, []
     for cell in nb.cells:
-        gid = meta(cell).get("grade_id")
+        gid = current_id(meta(cell).get("grade_id"), source_ids)
         if gid:
             by_id.setdefault(gid, cell)
         elif cell.cell_type == "code" and cell.source.strip():
@@ -215,13 +218,13 @@ def _by_definitions(cell, gid, unlabelled, used, notes):
     return None
 
 
-def _with_extras(plan, nb, unlabelled, used, notes):
+def _with_extras(plan, nb, source_ids, unlabelled, used, notes):
     """The plan with the student's own extra cells where they stand in the student's notebook: after the
     labelled cell (solution, test, given code or text) they follow; before any, first; after a cell the
     assignment does not have, last, with a note."""
     extras, last = {}, None
     for cell in nb.cells:
-        gid = meta(cell).get("grade_id")
+        gid = current_id(meta(cell).get("grade_id"), source_ids)
         if gid:
             last = gid
         elif cell.cell_type == "code" and cell.source.strip() and not any(cell is unlabelled[i] for i in used):

@@ -66,11 +66,11 @@ def rnn_step_backward(dh, cache):
     - cache: from rnn_step_forward
 
     Returns a tuple of:
-    - dx: (N, D)
-    - dh_prev: (N, H)
-    - dWxh: (D, H)
-    - dWhh: (H, H)
-    - dbh: (H,)
+    - dx: gradient of the loss on x, (N, D)
+    - dh_prev: gradient on h_prev, (N, H)
+    - dWxh: gradient on Wxh, (D, H)
+    - dWhh: gradient on Whh, (H, H)
+    - dbh: gradient on bh, (H,)
     """
     ### BEGIN SOLUTION
     x, h_prev, Wxh, Whh, h = cache
@@ -83,7 +83,7 @@ def rnn_step_backward(dh, cache):
     ### END SOLUTION
     return dx, dh_prev, dWxh, dWhh, dbh
 
-# %% test: rnn_step_backward_tests points=4
+# %% test: rnn_step_backward_gradients points=4
 """rnn_step_backward: shapes and finite differences for every input."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -117,11 +117,11 @@ def rnn_backward(dh, cache):
     - cache: from rnn_forward
 
     Returns a tuple of:
-    - dx: (N, T, D)
-    - dh0: (N, H)
-    - dWxh: (D, H)
-    - dWhh: (H, H)
-    - dbh: (H,)
+    - dx: gradient of the loss on x, (N, T, D)
+    - dh0: gradient on h0, (N, H)
+    - dWxh: gradient on Wxh, (D, H)
+    - dWhh: gradient on Whh, (H, H)
+    - dbh: gradient on bh, (H,)
     """
     ### BEGIN SOLUTION
     x, h0, Wxh, Whh, h = cache
@@ -141,7 +141,7 @@ def rnn_backward(dh, cache):
     ### END SOLUTION
     return dx, dh0, dWxh, dWhh, dbh
 
-# %% test: rnn_backward_tests points=4
+# %% test: rnn_backward_gradients points=4
 """rnn_backward: shapes and finite differences for every input."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -166,13 +166,13 @@ def temporal_affine_backward(dout, cache):
     Backward pass of temporal_affine_forward.
 
     Inputs:
-    - dout: (N, T, V)
+    - dout: upstream gradient on out, (N, T, V)
     - cache: from temporal_affine_forward
 
     Returns a tuple of:
-    - dh: (N, T, H)
-    - dW: (H, V)
-    - db: (V,)
+    - dh: gradient of the loss on h, (N, T, H)
+    - dW: gradient on W, (H, V)
+    - db: gradient on b, (V,)
     """
     ### BEGIN SOLUTION
     h, W = cache
@@ -183,7 +183,7 @@ def temporal_affine_backward(dout, cache):
     ### END SOLUTION
     return dh, dW, db
 
-# %% test: temporal_affine_backward_tests points=4
+# %% test: temporal_affine_backward_gradients points=4
 """temporal_affine_backward: shapes and finite differences."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -213,7 +213,7 @@ def temporal_softmax_loss(o, y, mask=None):
     - mask: optional bools, (N, T); a False step contributes neither loss nor gradient
 
     Returns a tuple of:
-    - loss: a float
+    - loss: the cross-entropy, a float
     - do: gradient of the loss on o, (N, T, V)
     """
     ### BEGIN SOLUTION
@@ -230,7 +230,7 @@ def temporal_softmax_loss(o, y, mask=None):
     ### END SOLUTION
     return loss, do
 
-# %% test: temporal_softmax_loss_tests points=4
+# %% test: temporal_softmax_loss_and_gradient points=4
 """temporal_softmax_loss: the loss of uniform logits and finite differences of the gradient."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -259,14 +259,14 @@ def loss_and_grads(params, x, y, h0=None, mask=None):
     Loss and BPTT gradients of the whole model on a batch of sequences.
 
     Inputs:
-    - params: dict with Wxh (D, H), Whh (H, H), bh (H,), Why (H, V), by (V,)
+    - params: the model's parameters, dict with Wxh (D, H), Whh (H, H), bh (H,), Why (H, V), by (V,)
     - x: inputs, (N, T, D)
     - y: integer targets, (N, T)
     - h0: initial hidden state, (N, H); None means zeros
-    - mask: optional bools, (N, T)
+    - mask: optional bools, (N, T); a False step is left out of the loss
 
     Returns a tuple of:
-    - loss: a float
+    - loss: the loss summed over time and averaged over the batch, a float
     - grads: dict with the same keys and shapes as params
     """
     ### BEGIN SOLUTION
@@ -281,7 +281,7 @@ def loss_and_grads(params, x, y, h0=None, mask=None):
     ### END SOLUTION
     return loss, grads
 
-# %% test: loss_and_grads_tests points=4
+# %% test: loss_and_grads_every_parameter points=4
 """loss_and_grads: the keys and shapes, and finite differences for every parameter."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check

@@ -77,7 +77,8 @@ def birnn_forward(x, h0_fwd, h0_bwd, params_fwd, params_bwd):
     - params_bwd: the same for the backward direction
 
     Returns a tuple of:
-    - h: (N, T, 2H); h[:, t, :H] has read x[:, :t+1], h[:, t, H:] has read x[:, t:]
+    - h: the hidden states of both directions, forward then backward, (N, T, 2H);
+      h[:, t, :H] has read x[:, :t+1], h[:, t, H:] has read x[:, t:]
     - cache: what the backward pass will need
     """
     ### BEGIN SOLUTION
@@ -88,7 +89,7 @@ def birnn_forward(x, h0_fwd, h0_bwd, params_fwd, params_bwd):
     ### END SOLUTION
     return h, cache
 
-# %% test: birnn_forward_tests points=10
+# %% test: birnn_forward_both_directions points=10
 """birnn_forward: shapes, the first step of each direction, and which inputs each state has read."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -150,9 +151,9 @@ def birnn_backward(dh, cache):
     - cache: from birnn_forward
 
     Returns a tuple of:
-    - dx: (N, T, D)
-    - dh0_fwd: (N, H)
-    - dh0_bwd: (N, H)
+    - dx: gradient of the loss on x, (N, T, D)
+    - dh0_fwd: gradient on h0_fwd, (N, H)
+    - dh0_bwd: gradient on h0_bwd, (N, H)
     - dparams_fwd: (dWxh, dWhh, dbh) of the forward direction
     - dparams_bwd: (dWxh, dWhh, dbh) of the backward direction
     """
@@ -166,7 +167,7 @@ def birnn_backward(dh, cache):
     ### END SOLUTION
     return dx, dh0_fwd, dh0_bwd, dparams_fwd, dparams_bwd
 
-# %% test: birnn_backward_tests points=10
+# %% test: birnn_backward_gradients points=10
 """birnn_backward: shapes, a case without memory, and a finite-difference check."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check

@@ -74,7 +74,9 @@ def lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b):
     - x: inputs at this step, (N, D)
     - h_prev: previous hidden state, (N, H)
     - c_prev: previous cell state, (N, H)
-    - Wx: (D, 4H), Wh: (H, 4H), b: (4H,), the gates in the order (i, f, g, o)
+    - Wx: the four gates' input weights, stacked in the order (i, f, g, o), (D, 4H)
+    - Wh: the four gates' hidden-state weights, same order, (H, 4H)
+    - b: the four gates' biases, same order, (4H,)
 
     Returns a tuple of:
     - h: the new hidden state, (N, H)
@@ -95,7 +97,7 @@ def lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b):
     ### END SOLUTION
     return h, c, cache
 
-# %% test: lstm_step_forward_tests points=2.5
+# %% test: lstm_step_forward_gates points=2.5
 """lstm_step_forward: shapes and two cases with constant gates."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -140,12 +142,12 @@ def lstm_step_backward(dh, dc, cache):
     - cache: from lstm_step_forward
 
     Returns a tuple of:
-    - dx: (N, D)
-    - dh_prev: (N, H)
-    - dc_prev: (N, H)
-    - dWx: (D, 4H)
-    - dWh: (H, 4H)
-    - db: (4H,)
+    - dx: gradient of the loss on x, (N, D)
+    - dh_prev: gradient on h_prev, (N, H)
+    - dc_prev: gradient on c_prev, (N, H)
+    - dWx: gradient on Wx, the four gates' input weights stacked in the order (i, f, g, o), (D, 4H)
+    - dWh: gradient on Wh, the four gates' hidden-state weights in the same order, (H, 4H)
+    - db: gradient on b, the four gates' biases in the same order, (4H,)
     """
     ### BEGIN SOLUTION
     x, h_prev, c_prev, Wx, Wh, i, f, g, o, tc = cache
@@ -162,7 +164,7 @@ def lstm_step_backward(dh, dc, cache):
     ### END SOLUTION
     return dx, dh_prev, dc_prev, dWx, dWh, db
 
-# %% test: lstm_step_backward_tests points=2.5
+# %% test: lstm_step_backward_gradients points=2.5
 """lstm_step_backward: shapes and a finite-difference check of every gradient."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -204,7 +206,9 @@ def lstm_forward(x, h0, Wx, Wh, b, c0=None):
     Inputs:
     - x: input sequence, (N, T, D)
     - h0: initial hidden state, (N, H)
-    - Wx: (D, 4H), Wh: (H, 4H), b: (4H,)
+    - Wx: the four gates' input weights, stacked in the order (i, f, g, o), (D, 4H)
+    - Wh: the four gates' hidden-state weights, same order, (H, 4H)
+    - b: the four gates' biases, same order, (4H,)
     - c0: initial cell state, (N, H); None means zeros
 
     Returns a tuple of:
@@ -225,7 +229,7 @@ def lstm_forward(x, h0, Wx, Wh, b, c0=None):
     ### END SOLUTION
     return h, cache
 
-# %% test: lstm_forward_tests points=2.5
+# %% test: lstm_forward_sequence points=2.5
 """lstm_forward: shapes, agreement with the step, and the default c0."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -269,11 +273,11 @@ def lstm_backward(dh, cache):
     - cache: from lstm_forward
 
     Returns a tuple of:
-    - dx: (N, T, D)
-    - dh0: (N, H)
-    - dWx: (D, 4H)
-    - dWh: (H, 4H)
-    - db: (4H,)
+    - dx: gradient of the loss on x, (N, T, D)
+    - dh0: gradient on h0, (N, H)
+    - dWx: gradient on Wx, the four gates' input weights stacked in the order (i, f, g, o), (D, 4H)
+    - dWh: gradient on Wh, the four gates' hidden-state weights in the same order, (H, 4H)
+    - db: gradient on b, the four gates' biases in the same order, (4H,)
     """
     ### BEGIN SOLUTION
     x_shape, caches = cache
@@ -291,7 +295,7 @@ def lstm_backward(dh, cache):
     ### END SOLUTION
     return dx, dh0, dWx, dWh, db
 
-# %% test: lstm_backward_tests points=2.5
+# %% test: lstm_backward_gradients points=2.5
 """lstm_backward: shapes and a finite-difference check of every gradient."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -334,7 +338,10 @@ def gru_step_forward(x, h_prev, Wx, Wh, bx, bh):
     Inputs:
     - x: inputs at this step, (N, D)
     - h_prev: previous hidden state, (N, H)
-    - Wx: (D, 3H), Wh: (H, 3H), bx: (3H,), bh: (3H,), the gates in the order (r, z, n)
+    - Wx: the three gates' input weights, stacked in the order (r, z, n), (D, 3H)
+    - Wh: the three gates' hidden-state weights, same order, (H, 3H)
+    - bx: the three gates' input-side biases, same order, (3H,)
+    - bh: the three gates' hidden-side biases, same order, (3H,)
 
     Returns a tuple of:
     - h: the new hidden state, (N, H)
@@ -353,7 +360,7 @@ def gru_step_forward(x, h_prev, Wx, Wh, bx, bh):
     ### END SOLUTION
     return h, cache
 
-# %% test: gru_step_forward_tests points=2.5
+# %% test: gru_step_forward_gates points=2.5
 """gru_step_forward: shapes and two cases with constant gates."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -394,12 +401,12 @@ def gru_step_backward(dh, cache):
     - cache: from gru_step_forward
 
     Returns a tuple of:
-    - dx: (N, D)
-    - dh_prev: (N, H)
-    - dWx: (D, 3H)
-    - dWh: (H, 3H)
-    - dbx: (3H,)
-    - dbh: (3H,)
+    - dx: gradient of the loss on x, (N, D)
+    - dh_prev: gradient on h_prev, (N, H)
+    - dWx: gradient on Wx, the three gates' input weights stacked in the order (r, z, n), (D, 3H)
+    - dWh: gradient on Wh, the three gates' hidden-state weights in the same order, (H, 3H)
+    - dbx: gradient on bx, the input-side biases, (3H,)
+    - dbh: gradient on bh, the hidden-side biases, (3H,)
     """
     ### BEGIN SOLUTION
     x, h_prev, Wx, Wh, r, z, n, ghn = cache
@@ -417,7 +424,7 @@ def gru_step_backward(dh, cache):
     ### END SOLUTION
     return dx, dh_prev, dWx, dWh, dbx, dbh
 
-# %% test: gru_step_backward_tests points=2.5
+# %% test: gru_step_backward_gradients points=2.5
 """gru_step_backward: shapes and a finite-difference check of every gradient."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -456,7 +463,10 @@ def gru_forward(x, h0, Wx, Wh, bx, bh):
     Inputs:
     - x: input sequence, (N, T, D)
     - h0: initial hidden state, (N, H)
-    - Wx: (D, 3H), Wh: (H, 3H), bx: (3H,), bh: (3H,)
+    - Wx: the three gates' input weights, stacked in the order (r, z, n), (D, 3H)
+    - Wh: the three gates' hidden-state weights, same order, (H, 3H)
+    - bx: the three gates' input-side biases, same order, (3H,)
+    - bh: the three gates' hidden-side biases, same order, (3H,)
 
     Returns a tuple of:
     - h: hidden states for every step, (N, T, H)
@@ -475,7 +485,7 @@ def gru_forward(x, h0, Wx, Wh, bx, bh):
     ### END SOLUTION
     return h, cache
 
-# %% test: gru_forward_tests points=2.5
+# %% test: gru_forward_sequence points=2.5
 """gru_forward: shapes, agreement with the step, and a constant-gate sequence."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -515,12 +525,12 @@ def gru_backward(dh, cache):
     - cache: from gru_forward
 
     Returns a tuple of:
-    - dx: (N, T, D)
-    - dh0: (N, H)
-    - dWx: (D, 3H)
-    - dWh: (H, 3H)
-    - dbx: (3H,)
-    - dbh: (3H,)
+    - dx: gradient of the loss on x, (N, T, D)
+    - dh0: gradient on h0, (N, H)
+    - dWx: gradient on Wx, the three gates' input weights stacked in the order (r, z, n), (D, 3H)
+    - dWh: gradient on Wh, the three gates' hidden-state weights in the same order, (H, 3H)
+    - dbx: gradient on bx, the input-side biases, (3H,)
+    - dbh: gradient on bh, the hidden-side biases, (3H,)
     """
     ### BEGIN SOLUTION
     x_shape, caches = cache
@@ -540,7 +550,7 @@ def gru_backward(dh, cache):
     ### END SOLUTION
     return dx, dh0, dWx, dWh, dbx, dbh
 
-# %% test: gru_backward_tests points=2.5
+# %% test: gru_backward_gradients points=2.5
 """gru_backward: shapes and a finite-difference check of every gradient."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check

@@ -40,7 +40,9 @@ def rnn_step_forward(x, h_prev, Wxh, Whh, bh):
     Inputs:
     - x: inputs at this step, (N, D)
     - h_prev: hidden state of the previous step, (N, H)
-    - Wxh: (D, H), Whh: (H, H), bh: (H,)
+    - Wxh: input-to-hidden weights, (D, H)
+    - Whh: hidden-to-hidden weights, (H, H)
+    - bh: hidden bias, (H,)
 
     Returns a tuple of:
     - h: the new hidden state, (N, H)
@@ -52,7 +54,7 @@ def rnn_step_forward(x, h_prev, Wxh, Whh, bh):
     cache = (x, h_prev, Wxh, Whh, h)  # what the backward pass of assignment 2 reads
     return h, cache
 
-# %% test: rnn_step_forward_tests points=5
+# %% test: rnn_step_forward_new_state points=5
 """rnn_step_forward: shapes and a one-unit case."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -82,7 +84,9 @@ def rnn_forward(x, h0, Wxh, Whh, bh):
     Inputs:
     - x: input sequence, (N, T, D)
     - h0: initial hidden state, (N, H)
-    - Wxh: (D, H), Whh: (H, H), bh: (H,)
+    - Wxh: input-to-hidden weights, (D, H)
+    - Whh: hidden-to-hidden weights, (H, H)
+    - bh: hidden bias, (H,)
 
     Returns a tuple of:
     - h: hidden states for every step, (N, T, H)
@@ -99,7 +103,7 @@ def rnn_forward(x, h0, Wxh, Whh, bh):
     cache = (x, h0, Wxh, Whh, h)  # what the backward pass of assignment 2 reads
     return h, cache
 
-# %% test: rnn_forward_tests points=5
+# %% test: rnn_forward_hidden_states points=5
 """rnn_forward: shapes, agreement with the step, and a one-unit sequence."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -129,12 +133,12 @@ def temporal_affine_forward(h, W, b):
     The output layer applied at every time step.
 
     Inputs:
-    - h: (N, T, H)
-    - W: (H, V)
-    - b: (V,)
+    - h: hidden states for every step, (N, T, H)
+    - W: hidden-to-output weights, (H, V)
+    - b: output bias, (V,)
 
     Returns a tuple of:
-    - out: (N, T, V)
+    - out: output scores (logits) for every step, (N, T, V)
     - cache: what the backward pass will need (built for you)
     """
     ### BEGIN SOLUTION
@@ -143,7 +147,7 @@ def temporal_affine_forward(h, W, b):
     cache = (h, W)  # what the backward pass of assignment 2 reads
     return out, cache
 
-# %% test: temporal_affine_forward_tests points=5
+# %% test: temporal_affine_forward_scores points=5
 """temporal_affine_forward: shapes and one step by hand."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -175,10 +179,10 @@ def temporal_softmax_loss(o, y, mask=None):
     Inputs:
     - o: logits, (N, T, V)
     - y: integer labels in [0, V), (N, T)
-    - mask: optional bools, (N, T)
+    - mask: optional bools, (N, T); a False step adds nothing to the loss
 
     Returns a tuple of:
-    - loss: a float
+    - loss: the cross-entropy, a float
     - do: None in this assignment
     """
     ### BEGIN SOLUTION
@@ -192,7 +196,7 @@ def temporal_softmax_loss(o, y, mask=None):
     ### END SOLUTION
     return loss, None
 
-# %% test: temporal_softmax_loss_tests points=5
+# %% test: temporal_softmax_loss_value points=5
 """temporal_softmax_loss: uniform logits, a mask, and large logits."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check

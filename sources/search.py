@@ -138,7 +138,7 @@ def greedy_search(next_logprobs, eos, max_len):
     return Hypothesis(tokens, logprob, logprob, False)
     ### END SOLUTION
 
-# %% test: greedy_search_tests points=3
+# %% test: greedy_search_output points=3
 """greedy_search: the lectures' example, a cut at max_len and a tie."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -179,7 +179,7 @@ def exhaustive_search(next_logprobs, vocab_size, eos, max_len, length_penalty=0.
 
     Inputs:
     - next_logprobs: the model, prefix (tuple of ints) -> (V,) log-probabilities
-    - vocab_size: V
+    - vocab_size: V, the number of tokens the model scores
     - eos: id of the end-of-sequence token
     - max_len: the most tokens in a sequence, eos included
     - length_penalty: alpha in score = logprob / len(tokens) ** alpha
@@ -205,7 +205,7 @@ def exhaustive_search(next_logprobs, vocab_size, eos, max_len, length_penalty=0.
     return best
     ### END SOLUTION
 
-# %% test: exhaustive_search_tests points=4
+# %% test: exhaustive_search_best_sequence points=4
 """exhaustive_search: the lectures' example with and without length normalization, an unfinished winner."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -291,7 +291,7 @@ def beam_search(next_logprobs, eos, max_len, beam_width, n_best=1, length_penalt
     return sorted(pool, key=lambda h: (-h.score, h.tokens))[:n_best]
     ### END SOLUTION
 
-# %% test: beam_search_basic_tests points=4
+# %% test: beam_search_one_best points=4
 """beam_search with n_best=1 and no length penalty: the lectures' example, and beam_width=1 as greedy search."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -308,7 +308,7 @@ print("K=1:", show(out[0]))
 assert out[0].tokens == (A, B, C, eos), f"with K=1 beam search is greedy search (A B C <eos>), got {show(out[0])}"
 print("visible tests passed")
 
-# %% test: beam_search_n_best_tests points=3
+# %% test: beam_search_n_best points=3
 """beam_search with n_best > 1: when the search stops and what it returns."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -326,7 +326,7 @@ assert out[2].tokens[:4] == (A, C, B, B) and len(out[2].tokens) == 6 and not out
     f"third should be unfinished A C B B . . (max_len=6), got {show(out[2])}"
 print("visible tests passed")
 
-# %% test: beam_search_length_penalty_tests points=3
+# %% test: beam_search_length_penalty points=3
 """beam_search with a length penalty: the scores and the final ranking."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -345,7 +345,7 @@ assert np.isclose(avg[0].score, np.log(0.054) / 4) and np.isclose(avg[0].logprob
     f"score = logprob / len(tokens) ** length_penalty, eos included; got {avg[0]}"
 print("visible tests passed")
 
-# %% test: beam_search_max_len_tests points=3
+# %% test: beam_search_at_max_len points=3
 """beam_search at max_len: the alive hypotheses are returned, unfinished."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check

@@ -137,7 +137,10 @@ def gru_cell(x, h_prev, Wx, Wh, bx, bh):
     Inputs:
     - x: inputs, (N, D)
     - h_prev: the previous state, (N, H)
-    - Wx: (D, 3H), Wh: (H, 3H), bx: (3H,), bh: (3H,)
+    - Wx: the three gates' input weights, stacked in the order (r, z, n), (D, 3H)
+    - Wh: the three gates' hidden-state weights, same order, (H, 3H)
+    - bx: the three gates' input-side biases, same order, (3H,)
+    - bh: the three gates' hidden-side biases, same order, (3H,)
 
     Returns h: the new state, (N, H)
     """
@@ -152,7 +155,7 @@ def gru_cell(x, h_prev, Wx, Wh, bx, bh):
     ### END SOLUTION
     return h
 
-# %% test: gru_cell_tests points=3
+# %% test: gru_cell_step points=3
 """gru_cell: shapes, zero weights, and agreement with torch.nn.GRU."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -209,7 +212,7 @@ def encode(params, src, src_mask):
     ### END SOLUTION
     return context
 
-# %% test: encode_tests points=5
+# %% test: encode_context points=5
 """encode: shape, agreement with torch.nn.GRU without padding, and padding that changes nothing."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -264,7 +267,7 @@ def decode_step(params, y_prev, context, h):
     ### END SOLUTION
     return logits, h
 
-# %% test: decode_step_tests points=4
+# %% test: decode_step_logits points=4
 """decode_step: shapes, a decoder GRU with zero weights, and agreement with torch.nn.GRU."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -306,7 +309,8 @@ def seq2seq_forward(params, src, src_mask, tgt_in):
 
     Inputs:
     - params: the parameters dict
-    - src: int64 (N, S); src_mask: bool (N, S)
+    - src: source ids, int64 (N, S)
+    - src_mask: bool (N, S), True on real tokens
     - tgt_in: the decoder's inputs, <bos> then the target, int64 (N, T)
 
     Returns logits: (N, T, Vt); logits[:, t] scores the token that follows tgt_in[:, :t + 1]
@@ -321,7 +325,7 @@ def seq2seq_forward(params, src, src_mask, tgt_in):
     ### END SOLUTION
     return logits
 
-# %% test: seq2seq_forward_tests points=4
+# %% test: seq2seq_forward_logits points=4
 """seq2seq_forward: shape, the first step, and logits that never look ahead."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -358,11 +362,11 @@ def masked_cross_entropy(logits, targets, mask):
     Softmax cross-entropy summed over the unmasked steps and averaged over the batch.
 
     Inputs:
-    - logits: (N, T, V)
-    - targets: int64 (N, T)
+    - logits: scores of every step's next token, (N, T, V)
+    - targets: the correct token ids, int64 (N, T)
     - mask: bool (N, T); the steps where it is False add nothing
 
-    Returns loss: a scalar tensor
+    Returns loss: the cross-entropy, a scalar tensor
     """
     ### BEGIN SOLUTION
     N, T, V = logits.shape
@@ -372,7 +376,7 @@ def masked_cross_entropy(logits, targets, mask):
     ### END SOLUTION
     return loss
 
-# %% test: masked_cross_entropy_tests points=4
+# %% test: masked_cross_entropy_loss points=4
 """masked_cross_entropy: uniform logits, masked steps that change nothing, and autograd's gradient check."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check

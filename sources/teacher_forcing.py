@@ -179,11 +179,11 @@ def decode_train(model, context, tgt_in, teacher_forcing_ratio, coins):
     - model: a Seq2Seq (model.decode_step is used)
     - context: the encoder's context, (N, H); also the decoder's first state
     - tgt_in: <bos> then the target, int64 (N, T)
-    - teacher_forcing_ratio: a number in [0, 1]
+    - teacher_forcing_ratio: the probability of reading the true token, a number in [0, 1]
     - coins: uniform numbers in [0, 1), (N, T); at step t >= 1 example i reads tgt_in[i, t] where
       coins[i, t] < teacher_forcing_ratio, else the arg-max of its own logits at step t - 1
 
-    Returns logits: (N, T, V)
+    Returns logits: scores of every step's next token, (N, T, V)
     """
     ### BEGIN SOLUTION
     h, y, steps = context, tgt_in[:, 0], []
@@ -197,7 +197,7 @@ def decode_train(model, context, tgt_in, teacher_forcing_ratio, coins):
     ### END SOLUTION
     return logits
 
-# %% test: decode_train_tests points=8
+# %% test: decode_train_step_inputs points=8
 """decode_train: shape, the two ends of the ratio, the coin rule, and one choice per example."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -251,7 +251,8 @@ def train_step(model, optimizer, batch, teacher_forcing_ratio, coins, max_norm):
     Inputs:
     - model: a Seq2Seq
     - optimizer: a torch optimizer over model.parameters()
-    - batch: dict of tensors src (N, S), src_mask (N, S), tgt_in (N, T), tgt_out (N, T), tgt_mask (N, T)
+    - batch: the training pairs, a dict of tensors src (N, S), src_mask (N, S), tgt_in (N, T),
+      tgt_out (N, T), tgt_mask (N, T)
     - teacher_forcing_ratio, coins: as in decode_train
     - max_norm: the largest total gradient norm; larger gradients are scaled down to it
 
@@ -269,7 +270,7 @@ def train_step(model, optimizer, batch, teacher_forcing_ratio, coins, max_norm):
     ### END SOLUTION
     return loss
 
-# %% test: train_step_tests points=8
+# %% test: train_step_update points=8
 """train_step: the loss of uniform logits, stale gradients ignored, clipping, and an encoder that learns."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check

@@ -63,9 +63,9 @@ def hidden_jacobian_norms(params, x, h0=None):
     Spectral norms of d h_{T-1} / d h_k for every k, on one sequence.
 
     Inputs:
-    - params: dict with Wxh (D, H), Whh (H, H), bh (H,) (Why and by are not used)
+    - params: the model's parameters, dict with Wxh (D, H), Whh (H, H), bh (H,) (Why and by are not used)
     - x: one input sequence, (1, T, D)
-    - h0: (1, H), None means zeros
+    - h0: initial hidden state, (1, H); None means zeros
 
     Returns:
     - norms: (T,), entry k the spectral norm of d h_{T-1} / d h_k; entry T-1 is 1
@@ -86,7 +86,7 @@ def hidden_jacobian_norms(params, x, h0=None):
     ### END SOLUTION
     return norms
 
-# %% test: hidden_jacobian_norms_tests points=5
+# %% test: hidden_jacobian_norms_per_step points=5
 """hidden_jacobian_norms: shape, the last entry, and one step checked by finite differences."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -116,11 +116,11 @@ def clip_grad_norm(grads, max_norm):
     Rescale a dict of gradients so that their joint L2 norm is at most max_norm.
 
     Inputs:
-    - grads: dict of arrays, not modified
-    - max_norm: a positive float
+    - grads: the gradients, a dict of arrays; not modified
+    - max_norm: the largest joint norm allowed, a positive float
 
     Returns a tuple of:
-    - clipped: a new dict of arrays
+    - clipped: the clipped gradients, a new dict with the keys of grads
     - total_norm: the joint norm before clipping
     """
     ### BEGIN SOLUTION
@@ -130,7 +130,7 @@ def clip_grad_norm(grads, max_norm):
     ### END SOLUTION
     return clipped, total_norm
 
-# %% test: clip_grad_norm_tests points=4
+# %% test: clip_grad_norm_rescaling points=4
 """clip_grad_norm: a 3-4-5 example, below the threshold, and the input left untouched."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check
@@ -160,14 +160,14 @@ def truncated_loss_and_grads(params, x, y, k, h0=None):
     Loss and truncated-BPTT gradients: windows of k steps, state carried, gradient cut.
 
     Inputs:
-    - params: dict with Wxh, Whh, bh, Why, by
-    - x: (N, T, D)
-    - y: (N, T)
+    - params: the model's parameters, dict with Wxh, Whh, bh, Why, by
+    - x: inputs, (N, T, D)
+    - y: integer targets, (N, T)
     - k: window length, a positive integer
-    - h0: (N, H), None means zeros
+    - h0: initial hidden state, (N, H); None means zeros
 
     Returns a tuple of:
-    - loss: a float
+    - loss: the full loss, the sum of the windows' losses, a float
     - grads: dict with the same keys and shapes as params
     """
     ### BEGIN SOLUTION
@@ -188,7 +188,7 @@ def truncated_loss_and_grads(params, x, y, k, h0=None):
     ### END SOLUTION
     return loss, grads
 
-# %% test: truncated_loss_and_grads_tests points=7
+# %% test: truncated_bptt_gradients points=7
 """truncated_loss_and_grads: the loss is the full loss, k >= T is full BPTT, k = 1 keeps no recurrence."""
 ### BEGIN HIDDEN TESTS
 from autograder.harness import check

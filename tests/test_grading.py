@@ -23,10 +23,12 @@ import pytest
 from autograder import commands
 from autograder import course as C
 from autograder.coordinator import grade_all, read_record
+from autograder.former_ids import FORMER_TEST_IDS
 from autograder.notebooks import ROOT, notebook_path, paste_cells
 
 NAME = "rnn"
-CELLS = ["rnn_step_forward_tests", "rnn_forward_tests", "temporal_affine_forward_tests", "temporal_softmax_loss_tests"]
+CELLS = ["rnn_step_forward_new_state", "rnn_forward_hidden_states", "temporal_affine_forward_scores",
+         "temporal_softmax_loss_value"]
 FULL = {cell: 5.0 for cell in CELLS}
 WRONG_FORWARD = '''
 def rnn_forward(x, h0, Wxh, Whh, bh):
@@ -87,27 +89,46 @@ def edited(course):
     put(course, "honest", release_nb(course))
     put(course, "wrong", release_nb(course, {"rnn_forward": WRONG_FORWARD.strip()}))
     for student, edit in {
-        "edits-test-cell": lambda nb: _set(nb, "rnn_forward_tests", "pass"),
-        "deletes-test-cell": lambda nb: nb.cells.remove(_cell(nb, "rnn_forward_tests")),
+        "edits-test-cell": lambda nb: _set(nb, "rnn_forward_hidden_states", "pass"),
+        "deletes-test-cell": lambda nb: nb.cells.remove(_cell(nb, "rnn_forward_hidden_states")),
+        "former-ids": _former_ids,
     }.items():
         put(course, student, release_nb(course, {"rnn_forward": WRONG_FORWARD.strip()}, edit))
     return grade_all(course, NAME, workers=2, progress=False)
 
 
+def _former_ids(nb):
+    """The notebook as an earlier release named its test cells (`<function>_tests`), with a cell of the
+    student's own after one of them."""
+    former = {new: old for old, news in FORMER_TEST_IDS.items() for new in news}
+    for cell in nb.cells:
+        m = cell.metadata.get("nbgrader", {})
+        if m.get("grade") and cell.cell_type == "code":
+            m["grade_id"] = former[m["grade_id"]]
+    at = nb.cells.index(_cell(nb, "rnn_forward_tests"))
+    nb.cells.insert(at + 1, nbformat.v4.new_code_cell("seen = rnn_forward  # mine"))
+
+
+def test_a_notebook_of_an_earlier_release_grades_as_a_current_one(course, edited):
+    assert scores_of(course, "former-ids") == scores_of(course, "wrong")
+    assert read_record(course, NAME, "former-ids")["flags"] == read_record(course, NAME, "wrong")["flags"] == []
+    assert read_record(course, NAME, "former-ids")["messages"] == read_record(course, NAME, "wrong")["messages"]
+
+
 def test_honest_and_wrong_students_are_graded_normally(course, edited):
     assert scores_of(course, "honest") == FULL
-    assert scores_of(course, "wrong") == {**FULL, "rnn_forward_tests": 0.0}
+    assert scores_of(course, "wrong") == {**FULL, "rnn_forward_hidden_states": 0.0}
     record = read_record(course, NAME, "wrong")
-    assert "rnn_forward is wrong" in record["messages"]["rnn_forward_tests"]
-    assert "Likely cause" not in record["messages"]["rnn_step_forward_tests"]
+    assert "rnn_forward is wrong" in record["messages"]["rnn_forward_hidden_states"]
+    assert "Likely cause" not in record["messages"]["rnn_step_forward_new_state"]
     assert read_record(course, NAME, "honest")["flags"] == []
 
 
 @pytest.mark.parametrize("student", ["edits-test-cell", "deletes-test-cell"])
 def test_edited_or_deleted_test_cell_runs_as_written_by_the_instructor(course, edited, student):
-    assert scores_of(course, student) == {**FULL, "rnn_forward_tests": 0.0}
+    assert scores_of(course, student) == {**FULL, "rnn_forward_hidden_states": 0.0}
     flags = " ".join(read_record(course, NAME, student)["flags"])
-    assert "rnn_forward_tests" in flags and ("edited" in flags or "deleted" in flags)
+    assert "rnn_forward_hidden_states" in flags and ("edited" in flags or "deleted" in flags)
 
 
 def test_the_box_is_clean_and_cannot_see_the_course(course, tmp_path):
@@ -227,7 +248,7 @@ def test_a_run_killed_halfway_completes_without_losing_or_doubling(tmp_path):
     rerun = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert rerun.returncode == 0, rerun.stderr
     for i, student in enumerate(students):
-        expected = FULL if i % 2 else {**FULL, "rnn_forward_tests": 0.0}
+        expected = FULL if i % 2 else {**FULL, "rnn_forward_hidden_states": 0.0}
         assert scores_of(course, student) == expected, student
     with sqlite3.connect(course / "gradebook.db") as db:
         rows = db.execute("select count(*) from grade").fetchone()[0]
@@ -319,7 +340,7 @@ def test_the_students_own_cells_run_where_they_stand(tmp_path):
     commands.release(course=course, names=[NAME], log=lambda *_: None)
 
     def add_helper(nb):
-        after = nb.cells.index(_cell(nb, "rnn_step_forward_tests"))
+        after = nb.cells.index(_cell(nb, "rnn_step_forward_new_state"))
         nb.cells.insert(after + 1, nbformat.v4.new_code_cell("def my_step(*args):\n    return rnn_step_forward(*args)"))
 
     uses_helper = reference()["rnn_forward"].replace("rnn_step_forward(", "my_step(")
@@ -429,7 +450,7 @@ def test_grade_refuses_without_a_sandbox_unless_told_it_is_unsafe(tmp_path):
     graded = cli(course, "grade", NAME, "--unsafe-no-sandbox", env=env)
     assert graded.returncode == 0, graded.stderr
     assert "WITHOUT a sandbox" in graded.stdout
-    assert scores_of(course, "honest") == FULL and scores_of(course, "wrong")["rnn_forward_tests"] == 0
+    assert scores_of(course, "honest") == FULL and scores_of(course, "wrong")["rnn_forward_hidden_states"] == 0
     assert read_record(course, NAME, "honest")["protections"]["sandbox"] == "none (unsafe)"
     assert cli(course, "report", NAME, env=env).returncode == 0
     page = course / "reports" / NAME / "index.html"
@@ -482,7 +503,7 @@ def test_an_installed_grader_works_outside_the_repository_and_its_box_cannot_imp
     graded = cli(course, "grade", NAME, env=env, cwd=str(tmp_path))
     assert graded.returncode == 0, graded.stdout + graded.stderr
     assert scores_of(course, "honest") == FULL
-    assert scores_of(course, "imports") == scores_of(course, "wrong") == {**FULL, "rnn_forward_tests": 0.0}
+    assert scores_of(course, "imports") == scores_of(course, "wrong") == {**FULL, "rnn_forward_hidden_states": 0.0}
     assert any("solutions" in f for f in read_record(course, NAME, "imports")["flags"])
 
 

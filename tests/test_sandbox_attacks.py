@@ -33,7 +33,7 @@ from autograder.coordinator import read_record
 from autograder.notebooks import ROOT
 from test_grading import FULL, NAME, WRONG_FORWARD, put, reference, release_nb
 
-WRONG = {**FULL, "rnn_forward_tests": 0.0}
+WRONG = {**FULL, "rnn_forward_hidden_states": 0.0}
 USER = "rnn-grading-test"
 PLANTED = "rnn-planted-by-a-student"
 
