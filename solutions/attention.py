@@ -14,6 +14,8 @@ from torch import nn
 
 from solutions._checks import positive_int
 from solutions.seq2seq import Seq2Seq, as_tensors, greedy_decode_batch
+from solutions.seq2seq.decoding import greedy_tokens
+from solutions.seq2seq.model import source_lengths
 
 
 def _check_mask(mask, shape):
@@ -31,9 +33,9 @@ def masked_softmax(e, mask):
 
     Inputs:
     - e: scores, (N, S)
-    - mask: bools, (N, S), at least one True per row
+    - mask: bools, (N, S), True on the positions to keep, at least one per row
 
-    Returns alpha: (N, S), each row sums to 1 and is exactly 0 where mask is False.
+    Returns alpha: the softmax weights, (N, S); each row sums to 1 and is exactly 0 where mask is False.
     """
     e = np.where(mask, e, -np.inf)  # (N, S) padding can never win
     w = np.exp(e - e.max(1, keepdims=True))  # (N, S) exp(-inf) = 0
@@ -74,11 +76,11 @@ def additive_attention_backward(dcontext, cache):
     - cache: from the forward
 
     Returns a tuple of (the forward's arguments in order, the mask left out, as it has no gradient):
-    - dh_dec: (N, H)
-    - dh_enc: (N, S, H)
-    - dWa: (H, A)
-    - dUa: (H, A)
-    - dv: (A,)
+    - dh_dec: gradient of the loss on h_dec, (N, H)
+    - dh_enc: gradient on h_enc, (N, S, H)
+    - dWa: gradient on Wa, (H, A)
+    - dUa: gradient on Ua, (H, A)
+    - dv: gradient on v, (A,)
     """
     h_dec, h_enc, mask, Wa, Ua, v, a, alpha = cache
     dh_enc = alpha[:, :, None] * dcontext[:, None, :]  # (N, S, H) through the weighted sum
@@ -103,8 +105,9 @@ class AttnSeq2Seq(nn.Module):
     attention context computed from its previous state. Only the context differs from Seq2Seq.
 
     Inputs (constructor):
-    - src_vocab_size, tgt_vocab_size: V_src and V
-    - emb_dim: D; hidden_dim: H, the size of both GRUs' states
+    - src_vocab_size, tgt_vocab_size: V_src and V, the source and target vocabulary sizes
+    - emb_dim: D, the size of the token embeddings
+    - hidden_dim: H, the size of both GRUs' states
     - attn_dim: A, the size of the attention layer (None means H)
     - pad_id, bos_id, eos_id: the special ids of both vocabularies
     """
@@ -135,21 +138,14 @@ class AttnSeq2Seq(nn.Module):
         Run the encoder over right-padded sources.
 
         Inputs:
-        - src: (N, S); src_mask: bools, (N, S), True on a non-empty prefix of every row
+        - src: source ids, (N, S)
+        - src_mask: bools, (N, S), True on real tokens: a non-empty prefix of every row
 
         Returns a tuple of:
         - h: every encoder state, (N, S, H); the states at padded positions are not used
         - h_last: each source's state after its last real token, (N, H)
         """
-        if src.shape != src_mask.shape or src.dim() != 2:
-            raise ValueError(f"src and src_mask must both be (N, S), got {tuple(src.shape)} and "
-                             f"{tuple(src_mask.shape)}")
-        lengths = src_mask.sum(1)  # (N,)
-        if (lengths < 1).any():
-            raise ValueError("src_mask: every source needs at least one token")
-        steps = torch.arange(src.shape[1], device=src.device)
-        if not torch.equal(src_mask.bool(), steps[None, :] < lengths[:, None]):
-            raise ValueError("src_mask must mark a prefix of every row (right padding)")
+        lengths = source_lengths(src, src_mask)  # (N,)
         h, _ = self.encoder(self.src_emb(src))  # (N, S, H); right padding leaves real steps untouched
         h_last = h[torch.arange(src.shape[0], device=src.device), lengths - 1]  # (N, H)
         return h, h_last
@@ -161,9 +157,11 @@ class AttnSeq2Seq(nn.Module):
         Inputs:
         - h_dec: the decoder's previous state, (N, H); h_enc: the encoder's states, (N, S, H)
         - keys: h_enc @ Ua, (N, S, A), computed once per source
-        - src_mask: bools, (N, S)
+        - src_mask: bools, (N, S), True on real source positions
 
-        Returns a tuple of context (N, H) and alpha (N, S).
+        Returns a tuple of:
+        - context: the weighted sum of the encoder states, (N, H)
+        - alpha: the attention weights, (N, S)
         """
         e = torch.tanh((h_dec @ self.Wa)[:, None, :] + keys) @ self.v  # (N, S)
         alpha = torch.softmax(e.masked_fill(~src_mask.bool(), float("-inf")), dim=1)  # (N, S)
@@ -174,10 +172,14 @@ class AttnSeq2Seq(nn.Module):
         One decoder step: attend with s_{t-1}, then the GRU on [E_{y_{t-1}}, c_t], then the output layer.
 
         Inputs:
-        - y_prev: (N,) token ids; h_dec: the decoder's previous state, (N, H)
+        - y_prev: the previous tokens, (N,)
+        - h_dec: the decoder's previous state, (N, H)
         - h_enc, keys, src_mask: as in attend
 
-        Returns a tuple of logits (N, V), the new decoder state (N, H) and alpha_t (N, S).
+        Returns a tuple of:
+        - logits: scores of the next token, (N, V)
+        - h_dec: the new decoder state, (N, H)
+        - alpha_t: the attention weights of this step, (N, S)
         """
         context, alpha = self.attend(h_dec, h_enc, keys, src_mask)  # (N, H), (N, S)
         h_dec = self.decoder(torch.cat([self.tgt_emb(y_prev), context], dim=1), h_dec)  # (N, H)
@@ -188,13 +190,16 @@ class AttnSeq2Seq(nn.Module):
         Decoder logits for every target step, with teacher forcing or scheduled sampling (as Seq2Seq).
 
         Inputs:
-        - src: (N, S); src_mask: (N, S); tgt_in: <bos> then the target, (N, T)
+        - src: source ids, (N, S)
+        - src_mask: bools, (N, S), True on real tokens
+        - tgt_in: <bos> then the target, (N, T)
         - teacher_forcing_ratio: probability of feeding the true previous token rather than the
           model's own arg-max
         - generator: a CPU torch.Generator for the coin flips
         - return_attention: also return the weights
 
-        Returns logits (N, T, V), and alpha (N, T, S) when return_attention is set.
+        Returns the logits of every step, (N, T, V), and the attention weights alpha, (N, T, S), when
+        return_attention is set.
         """
         if not 0.0 <= teacher_forcing_ratio <= 1.0:
             raise ValueError(f"teacher_forcing_ratio must be in [0, 1], got {teacher_forcing_ratio!r}")
@@ -225,7 +230,8 @@ def greedy_decode_attention(model, src, src_mask, max_len):
 
     Inputs:
     - model: an AttnSeq2Seq
-    - src: (N, S); src_mask: (N, S)
+    - src: source ids, (N, S)
+    - src_mask: bools, (N, S), True on real tokens
     - max_len: the most tokens per output, <eos> included
 
     Returns a tuple of:
@@ -236,19 +242,17 @@ def greedy_decode_attention(model, src, src_mask, max_len):
     h_enc, h_dec = model.encoder_states(src, src_mask)  # (N, S, H), (N, H)
     keys = h_enc @ model.Ua  # (N, S, A)
     N, S = src.shape
-    y = torch.full((N,), model.bos_id, dtype=torch.long, device=src.device)
-    tokens = torch.full((N, max_len), model.pad_id, dtype=torch.long, device=src.device)
     alphas = torch.zeros(N, max_len, S, dtype=h_enc.dtype, device=src.device)
-    done = torch.zeros(N, dtype=torch.bool, device=src.device)
-    for t in range(max_len):
+    t = 0  # the step next_scores is called for
+
+    def next_scores(y, done):
+        nonlocal h_dec, t
         logits, h_dec, alpha = model.step(y, h_dec, h_enc, keys, src_mask)  # (N, V), (N, H), (N, S)
-        y = logits.argmax(-1)  # (N,)
-        tokens[:, t] = torch.where(done, model.pad_id, y)
         alphas[:, t] = torch.where(done[:, None], 0.0, alpha)
-        done |= y == model.eos_id
-        if done.all():
-            break
-    return tokens, alphas
+        t += 1
+        return logits
+
+    return greedy_tokens(next_scores, model, N, max_len, src.device), alphas
 
 
 @torch.no_grad()
@@ -261,7 +265,7 @@ def exact_matches(model, data, batch_size=1024):
     - data: a dict with src, src_mask, tgt_out, tgt_mask (as from encode_pairs)
     - batch_size: how many pairs to decode at once
 
-    Returns a bool numpy array, (N,).
+    Returns a bool numpy array, (N,), True where the greedy output equals the target.
     """
     if not isinstance(model, (AttnSeq2Seq, Seq2Seq)):
         raise TypeError(f"model must be an AttnSeq2Seq or a Seq2Seq, got {type(model).__name__}")

@@ -30,7 +30,8 @@ def init_params(D, H, V, seed=0, scale=1.0):
     - seed: seed of the random generator
     - scale: weight scale
 
-    Returns a dict with keys Wxh (D, H), Whh (H, H), bh (H,), Why (H, V), by (V,).
+    Returns a dict of the model's parameters: input-to-hidden weights Wxh (D, H), hidden-to-hidden
+    weights Whh (H, H), hidden bias bh (H,), hidden-to-output weights Why (H, V), output bias by (V,).
     """
     D, H, V = (positive_int(name, n) for name, n in (("D", D), ("H", H), ("V", V)))
     rng = np.random.default_rng(seed)
@@ -61,11 +62,11 @@ def loss_and_grads(params, x, y, h0=None, mask=None):
     Loss and BPTT gradients of the whole model on a batch of sequences.
 
     Inputs:
-    - params: dict with Wxh (D, H), Whh (H, H), bh (H,), Why (H, V), by (V,)
+    - params: the model's parameters, dict with Wxh (D, H), Whh (H, H), bh (H,), Why (H, V), by (V,)
     - x: inputs, (N, T, D)
     - y: integer targets, (N, T)
     - h0: initial hidden state, (N, H); None means zeros
-    - mask: optional bools, (N, T), steps to leave out of the loss
+    - mask: optional bools, (N, T); a False step is left out of the loss
 
     Returns a tuple of:
     - loss: a float, summed over time and averaged over the batch
@@ -92,13 +93,13 @@ def truncated_loss_and_grads(params, x, y, k, h0=None):
 
     Inputs:
     - params: as in loss_and_grads
-    - x: (N, T, D)
-    - y: (N, T)
+    - x: inputs, (N, T, D)
+    - y: integer targets, (N, T)
     - k: window length, a positive integer
-    - h0: (N, H) or None for zeros
+    - h0: initial hidden state, (N, H), or None for zeros
 
     Returns a tuple of:
-    - loss: a float
+    - loss: the full loss, the sum of the windows' losses, a float
     - grads: dict with the same keys and shapes as params
     """
     k = positive_int("k", k)
@@ -130,8 +131,8 @@ def clip_grad_norm(grads, max_norm):
     Rescale a dict of gradients so that their joint L2 norm is at most max_norm.
 
     Inputs:
-    - grads: dict of arrays, left untouched
-    - max_norm: a positive float
+    - grads: the gradients, a dict of arrays, left untouched
+    - max_norm: the largest joint norm allowed, a positive float
 
     Returns a tuple of:
     - clipped: a new dict; every array scaled by max_norm / total_norm when total_norm > max_norm
@@ -155,7 +156,7 @@ def hidden_jacobian_norms(params, x, h0=None):
     Inputs:
     - params: as in loss_and_grads (Why and by are not used)
     - x: one input sequence, (1, T, D)
-    - h0: (1, H) or None for zeros
+    - h0: initial hidden state, (1, H), or None for zeros
 
     Returns:
     - norms: (T,), entry k the spectral norm of d h_{T-1} / d h_k; entry T-1 is 1

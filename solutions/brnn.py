@@ -20,7 +20,7 @@ def birnn_forward(x, h0_fwd, h0_bwd, params_fwd, params_bwd):
     Run a bidirectional RNN over a sequence.
 
     Inputs:
-    - x: (N, T, D)
+    - x: input sequence, (N, T, D)
     - h0_fwd: initial state of the forward direction, (N, H)
     - h0_bwd: initial state of the backward direction (it starts at t = T-1), (N, H)
     - params_fwd: (Wxh (D, H), Whh (H, H), bh (H,)) of the forward direction
@@ -48,9 +48,9 @@ def birnn_backward(dh, cache):
     - cache: from birnn_forward
 
     Returns a tuple of:
-    - dx: (N, T, D)
-    - dh0_fwd: (N, H)
-    - dh0_bwd: (N, H)
+    - dx: gradient of the loss on x, (N, T, D)
+    - dh0_fwd: gradient on h0_fwd, (N, H)
+    - dh0_bwd: gradient on h0_bwd, (N, H)
     - dparams_fwd: (dWxh, dWhh, dbh) of the forward direction
     - dparams_bwd: the same for the backward direction
     """

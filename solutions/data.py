@@ -91,7 +91,7 @@ def pad_batch(seqs, pad_id):
     - pad_id: the id written into the padded positions
 
     Returns a tuple of:
-    - ids: int64 array, (N, T) with T the longest length
+    - ids: the padded sequences, int64 array, (N, T) with T the longest length
     - mask: bool array, (N, T), True on real tokens and False on padding
     """
     pad_id = _check_count("pad_id", pad_id, 0)
@@ -286,11 +286,11 @@ def encode_pairs(pairs, src_vocab, tgt_vocab):
 
     Inputs:
     - pairs: N (source, target) pairs of strings or token lists
-    - src_vocab, tgt_vocab: Vocab objects
+    - src_vocab, tgt_vocab: the source and target vocabularies, Vocab objects
 
     Returns a dict of numpy arrays, S the longest source and T the longest target plus one:
     - src: int64, (N, S), source ids padded with src_vocab.pad
-    - src_mask: bool, (N, S)
+    - src_mask: bool, (N, S), True on real source tokens
     - tgt_in: int64, (N, T), <bos> then the target: the decoder's inputs
     - tgt_out: int64, (N, T), the target then <eos>: what the decoder must predict
     - tgt_mask: bool, (N, T), True where tgt_out is a real token or the <eos>

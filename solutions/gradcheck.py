@@ -70,7 +70,7 @@ def numerical_gradient_array(f, x, dout, h=1e-5, order=2):
     - order: 2 or 4, as in numerical_gradient
 
     Returns:
-    - grad: array of x's shape
+    - grad: the estimate of the gradient of sum(f(x) * dout) on x, array of x's shape
     """
     dout = np.asarray(dout, dtype=np.float64)
 

@@ -44,15 +44,15 @@ def gru_step_forward(x, h_prev, Wx, Wh, bx, bh):
     One GRU step.
 
     Inputs:
-    - x: (N, D)
-    - h_prev: (N, H)
-    - Wx: (D, 3H)
-    - Wh: (H, 3H)
-    - bx: (3H,)
-    - bh: (3H,)
+    - x: inputs at this step, (N, D)
+    - h_prev: previous hidden state, (N, H)
+    - Wx: the three gates' input weights, stacked in the order (r, z, n), (D, 3H)
+    - Wh: the three gates' hidden-state weights, same order, (H, 3H)
+    - bx: the three gates' input-side biases, same order, (3H,)
+    - bh: the three gates' hidden-side biases, same order, (3H,)
 
     Returns a tuple of:
-    - h: (N, H)
+    - h: the new hidden state, (N, H)
     - cache: (x, h_prev, Wx, Wh, r, z, n, h_prev Wh_n + bh_n), the last four (N, H)
     """
     return _step(*_check_gru_args(x, h_prev, Wx, Wh, bx, bh, 2))
@@ -67,12 +67,12 @@ def gru_step_backward(dh, cache):
     - cache: from gru_step_forward
 
     Returns a tuple of:
-    - dx: (N, D)
-    - dh_prev: (N, H)
-    - dWx: (D, 3H)
-    - dWh: (H, 3H)
-    - dbx: (3H,)
-    - dbh: (3H,)
+    - dx: gradient of the loss on x, (N, D)
+    - dh_prev: gradient on h_prev, (N, H)
+    - dWx: gradient on Wx, the three gates' input weights stacked in the order (r, z, n), (D, 3H)
+    - dWh: gradient on Wh, the three gates' hidden-state weights in the same order, (H, 3H)
+    - dbx: gradient on bx, the input-side biases, (3H,)
+    - dbh: gradient on bh, the hidden-side biases, (3H,)
     """
     x, h_prev, Wx, Wh, r, z, n, ghn = cache
     dh = as_float("dh", dh, 2)
@@ -96,23 +96,35 @@ def gru_forward(x, h0, Wx, Wh, bx, bh):
     Run a GRU over a whole sequence.
 
     Inputs:
-    - x: (N, T, D)
-    - h0: (N, H)
-    - Wx: (D, 3H)
-    - Wh: (H, 3H)
-    - bx: (3H,)
-    - bh: (3H,)
+    - x: input sequence, (N, T, D)
+    - h0: initial hidden state, (N, H)
+    - Wx: the three gates' input weights, stacked in the order (r, z, n), (D, 3H)
+    - Wh: the three gates' hidden-state weights, same order, (H, 3H)
+    - bx: the three gates' input-side biases, same order, (3H,)
+    - bh: the three gates' hidden-side biases, same order, (3H,)
 
     Returns a tuple of:
-    - h: (N, T, H)
+    - h: hidden states for every step, (N, T, H)
     - cache: (x shape, list of T step caches)
     """
-    x, h0, Wx, Wh, bx, bh = _check_gru_args(x, h0, Wx, Wh, bx, bh, 3)
+    return forward_over_time(_step, *_check_gru_args(x, h0, Wx, Wh, bx, bh, 3))
+
+
+def forward_over_time(step, x, h0, Wx, Wh, bx, bh):
+    """
+    gru_forward's loop over time with a given step and no checks of the arguments.
+
+    Inputs:
+    - step: one step, step(x_t, h_prev, Wx, Wh, bx, bh) -> (h, step cache)
+    - x, h0, Wx, Wh, bx, bh: as in gru_forward
+
+    Returns h and cache as gru_forward does.
+    """
     N, T, _ = x.shape
     h = np.empty((N, T, h0.shape[1]))
     h_prev, caches = h0, []
     for t in range(T):
-        h_prev, step_cache = _step(x[:, t], h_prev, Wx, Wh, bx, bh)
+        h_prev, step_cache = step(x[:, t], h_prev, Wx, Wh, bx, bh)
         h[:, t] = h_prev
         caches.append(step_cache)
     return h, (x.shape, caches)
@@ -127,26 +139,41 @@ def gru_backward(dh, cache):
     - cache: from gru_forward
 
     Returns a tuple of:
-    - dx: (N, T, D)
-    - dh0: (N, H)
-    - dWx: (D, 3H)
-    - dWh: (H, 3H)
-    - dbx: (3H,)
-    - dbh: (3H,)
+    - dx: gradient of the loss on x, (N, T, D)
+    - dh0: gradient on h0, (N, H)
+    - dWx: gradient on Wx, the three gates' input weights stacked in the order (r, z, n), (D, 3H)
+    - dWh: gradient on Wh, the three gates' hidden-state weights in the same order, (H, 3H)
+    - dbx: gradient on bx, the input-side biases, (3H,)
+    - dbh: gradient on bh, the hidden-side biases, (3H,)
+    """
+    x_shape, caches = cache
+    N, T, _ = x_shape
+    dh = as_float("dh", dh, 3)
+    expect_shape("dh", dh, (N, T, caches[0][1].shape[1]), "(N, T, H)")
+    return backward_over_time(gru_step_backward, dh, cache)
+
+
+def backward_over_time(step_backward, dh, cache):
+    """
+    gru_backward's loop over time with a given step backward and no checks of the arguments.
+
+    Inputs:
+    - step_backward: step_backward(dh, step cache) -> (dx, dh_prev, dWx, dWh, dbx, dbh)
+    - dh, cache: as in gru_backward
+
+    Returns the gradients as gru_backward does.
     """
     x_shape, caches = cache
     N, T, D = x_shape
-    H = caches[0][1].shape[1]
-    dh = as_float("dh", dh, 3)
-    expect_shape("dh", dh, (N, T, H), "(N, T, H)")
+    H = dh.shape[2]
     dx = np.empty(x_shape)
     dWx, dWh = np.zeros((D, 3 * H)), np.zeros((H, 3 * H))
     dbx, dbh = np.zeros(3 * H), np.zeros(3 * H)
     dh_next = np.zeros((N, H))  # from step t+1
     for t in reversed(range(T)):
-        dx[:, t], dh_next, dWx_t, dWh_t, dbx_t, dbh_t = gru_step_backward(dh[:, t] + dh_next, caches[t])
-        dWx += dWx_t
-        dWh += dWh_t
-        dbx += dbx_t
-        dbh += dbh_t
+        dx[:, t], dh_next, dWx_t, dWh_t, dbx_t, dbh_t = step_backward(dh[:, t] + dh_next, caches[t])
+        dWx = dWx + dWx_t
+        dWh = dWh + dWh_t
+        dbx = dbx + dbx_t
+        dbh = dbh + dbh_t
     return dx, dh_next, dWx, dWh, dbx, dbh

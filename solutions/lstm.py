@@ -55,16 +55,16 @@ def lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b):
     One LSTM step.
 
     Inputs:
-    - x: (N, D)
-    - h_prev: (N, H)
-    - c_prev: (N, H)
-    - Wx: (D, 4H)
-    - Wh: (H, 4H)
-    - b: (4H,)
+    - x: inputs at this step, (N, D)
+    - h_prev: previous hidden state, (N, H)
+    - c_prev: previous cell state, (N, H)
+    - Wx: the four gates' input weights, stacked in the order (i, f, g, o), (D, 4H)
+    - Wh: the four gates' hidden-state weights, same order, (H, 4H)
+    - b: the four gates' biases, same order, (4H,)
 
     Returns a tuple of:
-    - h: (N, H)
-    - c: (N, H)
+    - h: the new hidden state, (N, H)
+    - c: the new cell state, (N, H)
     - cache: (x, h_prev, c_prev, Wx, Wh, i, f, g, o, tanh(c)), each gate (N, H)
     """
     return _step(*_check_lstm_args(x, h_prev, c_prev, Wx, Wh, b, 2))
@@ -80,12 +80,12 @@ def lstm_step_backward(dh, dc, cache):
     - cache: from lstm_step_forward
 
     Returns a tuple of:
-    - dx: (N, D)
-    - dh_prev: (N, H)
-    - dc_prev: (N, H)
-    - dWx: (D, 4H)
-    - dWh: (H, 4H)
-    - db: (4H,)
+    - dx: gradient of the loss on x, (N, D)
+    - dh_prev: gradient on h_prev, (N, H)
+    - dc_prev: gradient on c_prev, (N, H)
+    - dWx: gradient on Wx, the four gates' input weights stacked in the order (i, f, g, o), (D, 4H)
+    - dWh: gradient on Wh, the four gates' hidden-state weights in the same order, (H, 4H)
+    - db: gradient on b, the four gates' biases in the same order, (4H,)
     """
     x, h_prev, c_prev, Wx, Wh, i, f, g, o, tc = cache
     dh = as_float("dh", dh, 2)
@@ -114,23 +114,35 @@ def lstm_forward(x, h0, Wx, Wh, b, c0=None):
     Run an LSTM over a whole sequence.
 
     Inputs:
-    - x: (N, T, D)
-    - h0: (N, H)
-    - Wx: (D, 4H)
-    - Wh: (H, 4H)
-    - b: (4H,)
-    - c0: (N, H), None means zeros
+    - x: input sequence, (N, T, D)
+    - h0: initial hidden state, (N, H)
+    - Wx: the four gates' input weights, stacked in the order (i, f, g, o), (D, 4H)
+    - Wh: the four gates' hidden-state weights, same order, (H, 4H)
+    - b: the four gates' biases, same order, (4H,)
+    - c0: initial cell state, (N, H); None means zeros
 
     Returns a tuple of:
     - h: hidden states, (N, T, H)
     - cache: (x shape, list of T step caches)
     """
-    x, h0, c0, Wx, Wh, b = _check_lstm_args(x, h0, c0, Wx, Wh, b, 3)
+    return forward_over_time(_step, *_check_lstm_args(x, h0, c0, Wx, Wh, b, 3))
+
+
+def forward_over_time(step, x, h0, c0, Wx, Wh, b):
+    """
+    lstm_forward's loop over time with a given step and no checks of the arguments.
+
+    Inputs:
+    - step: one step, step(x_t, h_prev, c_prev, Wx, Wh, b) -> (h, c, step cache)
+    - x, h0, c0, Wx, Wh, b: as in lstm_forward (c0 an array)
+
+    Returns h and cache as lstm_forward does.
+    """
     N, T, _ = x.shape
     h = np.empty((N, T, h0.shape[1]))
     h_prev, c_prev, caches = h0, c0, []
     for t in range(T):
-        h_prev, c_prev, step_cache = _step(x[:, t], h_prev, c_prev, Wx, Wh, b)
+        h_prev, c_prev, step_cache = step(x[:, t], h_prev, c_prev, Wx, Wh, b)
         h[:, t] = h_prev
         caches.append(step_cache)
     return h, (x.shape, caches)
@@ -145,23 +157,38 @@ def lstm_backward(dh, cache):
     - cache: from lstm_forward
 
     Returns a tuple of:
-    - dx: (N, T, D)
-    - dh0: (N, H)
-    - dWx: (D, 4H)
-    - dWh: (H, 4H)
-    - db: (4H,)
+    - dx: gradient of the loss on x, (N, T, D)
+    - dh0: gradient on h0, (N, H)
+    - dWx: gradient on Wx, the four gates' input weights stacked in the order (i, f, g, o), (D, 4H)
+    - dWh: gradient on Wh, the four gates' hidden-state weights in the same order, (H, 4H)
+    - db: gradient on b, the four gates' biases in the same order, (4H,)
+    """
+    x_shape, caches = cache
+    N, T, _ = x_shape
+    dh = as_float("dh", dh, 3)
+    expect_shape("dh", dh, (N, T, caches[0][1].shape[1]), "(N, T, H)")
+    return backward_over_time(lstm_step_backward, dh, cache)
+
+
+def backward_over_time(step_backward, dh, cache):
+    """
+    lstm_backward's loop over time with a given step backward and no checks of the arguments.
+
+    Inputs:
+    - step_backward: step_backward(dh, dc, step cache) -> (dx, dh_prev, dc_prev, dWx, dWh, db)
+    - dh, cache: as in lstm_backward
+
+    Returns the gradients as lstm_backward does.
     """
     x_shape, caches = cache
     N, T, D = x_shape
-    H = caches[0][1].shape[1]
-    dh = as_float("dh", dh, 3)
-    expect_shape("dh", dh, (N, T, H), "(N, T, H)")
+    H = dh.shape[2]
     dx = np.empty(x_shape)
     dWx, dWh, db = np.zeros((D, 4 * H)), np.zeros((H, 4 * H)), np.zeros(4 * H)
     dh_next, dc_next = np.zeros((N, H)), np.zeros((N, H))  # from step t+1
     for t in reversed(range(T)):
-        dx[:, t], dh_next, dc_next, dWx_t, dWh_t, db_t = lstm_step_backward(dh[:, t] + dh_next, dc_next, caches[t])
-        dWx += dWx_t
-        dWh += dWh_t
-        db += db_t
+        dx[:, t], dh_next, dc_next, dWx_t, dWh_t, db_t = step_backward(dh[:, t] + dh_next, dc_next, caches[t])
+        dWx = dWx + dWx_t
+        dWh = dWh + dWh_t
+        db = db + db_t
     return dx, dh_next, dWx, dWh, db

@@ -53,11 +53,11 @@ def rnn_step_backward(dh, cache):
     - cache: from rnn_step_forward
 
     Returns a tuple of:
-    - dx: (N, D)
-    - dh_prev: (N, H)
-    - dWxh: (D, H)
-    - dWhh: (H, H)
-    - dbh: (H,)
+    - dx: gradient of the loss on x, (N, D)
+    - dh_prev: gradient on h_prev, (N, H)
+    - dWxh: gradient on Wxh, (D, H)
+    - dWhh: gradient on Whh, (H, H)
+    - dbh: gradient on bh, (H,)
     """
     x, h_prev, Wxh, Whh, h = cache
     dh = as_float("dh", dh, 2)
@@ -78,9 +78,9 @@ def rnn_forward(x, h0, Wxh, Whh, bh):
     Inputs:
     - x: input sequence, (N, T, D)
     - h0: initial hidden state, (N, H)
-    - Wxh: (D, H)
-    - Whh: (H, H)
-    - bh: (H,)
+    - Wxh: input-to-hidden weights, (D, H)
+    - Whh: hidden-to-hidden weights, (H, H)
+    - bh: hidden bias, (H,)
 
     Returns a tuple of:
     - h: hidden states for every step, (N, T, H)
@@ -108,11 +108,11 @@ def rnn_backward(dh, cache):
     - cache: from rnn_forward
 
     Returns a tuple of:
-    - dx: (N, T, D)
-    - dh0: (N, H)
-    - dWxh: (D, H)
-    - dWhh: (H, H)
-    - dbh: (H,)
+    - dx: gradient of the loss on x, (N, T, D)
+    - dh0: gradient on h0, (N, H)
+    - dWxh: gradient on Wxh, (D, H)
+    - dWhh: gradient on Whh, (H, H)
+    - dbh: gradient on bh, (H,)
     """
     x, h0, Wxh, Whh, h = cache
     dh = as_float("dh", dh, 3)
@@ -140,12 +140,12 @@ def temporal_affine_forward(h, W, b):
     The output layer applied at every time step: o_t = h_t W + b.
 
     Inputs:
-    - h: (N, T, H)
-    - W: (H, V)
-    - b: (V,)
+    - h: hidden states for every step, (N, T, H)
+    - W: hidden-to-output weights, (H, V)
+    - b: output bias, (V,)
 
     Returns a tuple of:
-    - out: (N, T, V)
+    - out: output scores (logits) for every step, (N, T, V)
     - cache: (h, W)
     """
     h = as_float("h", h, 3)
@@ -164,13 +164,13 @@ def temporal_affine_backward(dout, cache):
     Backward pass of temporal_affine_forward.
 
     Inputs:
-    - dout: (N, T, V)
+    - dout: upstream gradient on out, (N, T, V)
     - cache: from temporal_affine_forward
 
     Returns a tuple of:
-    - dh: (N, T, H)
-    - dW: (H, V)
-    - db: (V,)
+    - dh: gradient of the loss on h, (N, T, H)
+    - dW: gradient on W, (H, V)
+    - db: gradient on b, (V,)
     """
     h, W = cache
     dout = as_float("dout", dout, 3)
@@ -193,7 +193,7 @@ def temporal_softmax_loss(o, y, mask=None):
     - mask: optional bools, (N, T); a False step contributes neither loss nor gradient
 
     Returns a tuple of:
-    - loss: a float
+    - loss: the cross-entropy, a float
     - do: gradient of the loss on o, (N, T, V)
     """
     o = as_float("o", o, 3)

@@ -89,7 +89,7 @@ def exhaustive_search(next_logprobs, vocab_size, eos, max_len, length_penalty=0.
 
     Inputs:
     - next_logprobs: the model, prefix -> (V,) log-probabilities
-    - vocab_size: V
+    - vocab_size: V, the number of tokens the model scores
     - eos: id of the end-of-sequence token
     - max_len: the most tokens in a sequence, eos included
     - length_penalty: the exponent of the length in score = logprob / len ** length_penalty
@@ -179,9 +179,10 @@ def rank_walk(candidates, eos, beam_width):
     (ties: tokens, lexicographically) and walked from the top.
 
     Inputs:
-    - candidates: (logprob, tokens, ...) tuples, anything after tokens carried along
+    - candidates: the expanded hypotheses, (logprob, tokens, ...) tuples with the cumulative
+      log-probability first; anything after tokens is carried along
     - eos: the end-of-sequence id
-    - beam_width: K
+    - beam_width: K, the most alive candidates kept
 
     Returns a tuple of:
     - alive: the first K candidates not ending in eos, best first (the next step's beam)
@@ -207,9 +208,9 @@ def slides_example():
     the slides give no column for get the uniform distribution.
 
     Returns a tuple of:
-    - next_logprobs: prefix -> (4,) log-probabilities
-    - names: ("A", "B", "C", "<eos>")
-    - eos: 3
+    - next_logprobs: the model, prefix -> (4,) log-probabilities
+    - names: the tokens' names by id, ("A", "B", "C", "<eos>")
+    - eos: id of the end-of-sequence token, 3
     """
     table = {
         (): [0.5, 0.2, 0.2, 0.1],

@@ -6,6 +6,8 @@ A mistake in a step reaches every function built on it: a step forward's mistake
 step backward (whose cache it fills) and in both sequence functions; a step backward's mistake also
 shows in the sequence backward. Each such check lists the mistake, seen through the larger function.
 """
+from functools import partial
+
 import numpy as np
 
 from autograder.judge import Mistake, forward_part, lifted, spec, uncharged, variant_mistake
@@ -85,60 +87,23 @@ def gru_step_backward_variant(dh, cache, bug=None):
 def lstm_sequence_forward(step):
     """lstm_forward built on a given step, with the reference's cache layout."""
     def forward(x, h0, Wx, Wh, b, c0=None):
-        N, T, _ = x.shape
-        h = np.empty((N, T, h0.shape[1]))
-        h_prev, c_prev, caches = h0, np.zeros_like(h0) if c0 is None else c0, []
-        for t in range(T):
-            h_prev, c_prev, step_cache = step(x[:, t], h_prev, c_prev, Wx, Wh, b)
-            h[:, t] = h_prev
-            caches.append(step_cache)
-        return h, (x.shape, caches)
+        return lstm_ref.forward_over_time(step, x, h0, np.zeros_like(h0) if c0 is None else c0, Wx, Wh, b)
     return forward
 
 
 def lstm_sequence_backward(step_backward):
     """lstm_backward built on a given step backward."""
-    def backward(dh, cache):
-        x_shape, caches = cache
-        N, T, D = x_shape
-        H = dh.shape[2]
-        dx, dWx, dWh, db = np.empty(x_shape), np.zeros((D, 4 * H)), np.zeros((H, 4 * H)), np.zeros(4 * H)
-        dh_next, dc_next = np.zeros((N, H)), np.zeros((N, H))
-        for t in reversed(range(T)):
-            dx[:, t], dh_next, dc_next, dWx_t, dWh_t, db_t = step_backward(dh[:, t] + dh_next, dc_next, caches[t])
-            dWx, dWh, db = dWx + dWx_t, dWh + dWh_t, db + db_t
-        return dx, dh_next, dWx, dWh, db
-    return backward
+    return partial(lstm_ref.backward_over_time, step_backward)
 
 
 def gru_sequence_forward(step):
     """gru_forward built on a given step, with the reference's cache layout."""
-    def forward(x, h0, Wx, Wh, bx, bh):
-        N, T, _ = x.shape
-        h = np.empty((N, T, h0.shape[1]))
-        h_prev, caches = h0, []
-        for t in range(T):
-            h_prev, step_cache = step(x[:, t], h_prev, Wx, Wh, bx, bh)
-            h[:, t] = h_prev
-            caches.append(step_cache)
-        return h, (x.shape, caches)
-    return forward
+    return partial(gru_ref.forward_over_time, step)
 
 
 def gru_sequence_backward(step_backward):
     """gru_backward built on a given step backward."""
-    def backward(dh, cache):
-        x_shape, caches = cache
-        N, T, D = x_shape
-        H = dh.shape[2]
-        dx, dWx, dWh = np.empty(x_shape), np.zeros((D, 3 * H)), np.zeros((H, 3 * H))
-        dbx, dbh = np.zeros(3 * H), np.zeros(3 * H)
-        dh_next = np.zeros((N, H))
-        for t in reversed(range(T)):
-            dx[:, t], dh_next, dWx_t, dWh_t, dbx_t, dbh_t = step_backward(dh[:, t] + dh_next, caches[t])
-            dWx, dWh, dbx, dbh = dWx + dWx_t, dWh + dWh_t, dbx + dbx_t, dbh + dbh_t
-        return dx, dh_next, dWx, dWh, dbx, dbh
-    return backward
+    return partial(gru_ref.backward_over_time, step_backward)
 
 
 def through_cache(mistake, backward, forward):
