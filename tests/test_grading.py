@@ -355,10 +355,10 @@ def test_the_report_groups_the_class_by_diagnosis(course, edited, tmp_path):
 
     groups = reteach(collect_rows(course, NAME))
     text, function, students = groups[0]  # most common first
-    assert function == "rnn_forward" and students == ["deletes-test-cell", "edits-test-cell", "wrong"]
+    assert function == "rnn_forward" and students == ["deletes-test-cell", "edits-test-cell", "former-ids", "wrong"]
     assert "zeros" in text and not any(ch.isdigit() for ch in text), text
     page = write_report(course, NAME, tmp_path / "report").read_text()
-    assert "What to re-teach" in page and "deletes-test-cell, edits-test-cell, wrong" in page
+    assert "What to re-teach" in page and "deletes-test-cell, edits-test-cell, former-ids, wrong" in page
     assert (tmp_path / "report" / "diagnoses.png").stat().st_size > 5000
 
 
