@@ -243,13 +243,11 @@ def greedy_decode_attention(model, src, src_mask, max_len):
     keys = h_enc @ model.Ua  # (N, S, A)
     N, S = src.shape
     alphas = torch.zeros(N, max_len, S, dtype=h_enc.dtype, device=src.device)
-    t = 0  # the step next_scores is called for
 
-    def next_scores(y, done):
-        nonlocal h_dec, t
+    def next_scores(t, y, done):
+        nonlocal h_dec
         logits, h_dec, alpha = model.step(y, h_dec, h_enc, keys, src_mask)  # (N, V), (N, H), (N, S)
         alphas[:, t] = torch.where(done[:, None], 0.0, alpha)
-        t += 1
         return logits
 
     return greedy_tokens(next_scores, model, N, max_len, src.device), alphas

@@ -85,11 +85,12 @@ def greedy_decode_batch(model, src, src_mask, max_len):
     - tokens: int64, (N, max_len): each output, then model.pad_id after its <eos>
     - logprob: (N,), the sum of the chosen tokens' log-probabilities
     """
+    max_len = positive_int("max_len", max_len)
     h = model.encode(src, src_mask)  # (L, N, H)
     context = h[-1]  # (N, H)
     logprob = torch.zeros(src.shape[0], dtype=context.dtype, device=src.device)  # (N,)
 
-    def next_scores(y, done):
+    def next_scores(t, y, done):
         nonlocal h
         logits, h = model.decode_step(y, context, h)  # (N, V)
         lp = F.log_softmax(logits, dim=-1)  # (N, V)
@@ -105,22 +106,21 @@ def greedy_tokens(next_scores, model, n, max_len, device):
     (the lowest id on a tie) until its <eos>.
 
     Inputs:
-    - next_scores: function (y, done) -> (n, V) scores of the next token, given the tokens just chosen,
-      y (n,) (model.bos_id at the first step), and done (n,), True for outputs that have ended; it
-      keeps the decoder's state itself
+    - next_scores: function (t, y, done) -> (n, V) scores of the token at step t (from 0), given the
+      tokens just chosen, y (n,) (model.bos_id at the first step), and done (n,), True for outputs
+      that have ended; it keeps the decoder's state itself
     - model: what gives bos_id, eos_id and pad_id
     - n: how many outputs
-    - max_len: the most tokens per output, <eos> included
+    - max_len: the most tokens per output, <eos> included, a positive int (the callers check it)
     - device: where the tokens live
 
     Returns tokens: int64, (n, max_len): each output, then model.pad_id after its <eos>.
     """
-    max_len = positive_int("max_len", max_len)
     y = torch.full((n,), model.bos_id, dtype=torch.long, device=device)  # (n,)
     tokens = torch.full((n, max_len), model.pad_id, dtype=torch.long, device=device)  # (n, max_len)
     done = torch.zeros(n, dtype=torch.bool, device=device)  # (n,)
     for t in range(max_len):
-        y = next_scores(y, done).argmax(-1)  # (n,), the first maximum on a tie
+        y = next_scores(t, y, done).argmax(-1)  # (n,), the first maximum on a tie
         tokens[:, t] = torch.where(done, model.pad_id, y)
         done |= y == model.eos_id
         if done.all():
