@@ -92,6 +92,7 @@ def edited(course):
         "edits-test-cell": lambda nb: _set(nb, "rnn_forward_hidden_states", "pass"),
         "deletes-test-cell": lambda nb: nb.cells.remove(_cell(nb, "rnn_forward_hidden_states")),
         "former-ids": _former_ids,
+        "forges-former-test-cell": _forged_former_test_cell,
     }.items():
         put(course, student, release_nb(course, {"rnn_forward": WRONG_FORWARD.strip()}, edit))
     return grade_all(course, NAME, workers=2, progress=False)
@@ -109,6 +110,13 @@ def _former_ids(nb):
     nb.cells.insert(at + 1, nbformat.v4.new_code_cell("seen = rnn_forward  # mine"))
 
 
+def _forged_former_test_cell(nb):
+    """A test cell put back under its former id with the student's own code in it, and the real one deleted."""
+    cell = _cell(nb, "rnn_forward_hidden_states")
+    cell.metadata["nbgrader"]["grade_id"] = "rnn_forward_tests"
+    cell.source = "pass"
+
+
 def test_a_notebook_of_an_earlier_release_grades_as_a_current_one(course, edited):
     assert scores_of(course, "former-ids") == scores_of(course, "wrong")
     assert read_record(course, NAME, "former-ids")["flags"] == read_record(course, NAME, "wrong")["flags"] == []
@@ -124,7 +132,7 @@ def test_honest_and_wrong_students_are_graded_normally(course, edited):
     assert read_record(course, NAME, "honest")["flags"] == []
 
 
-@pytest.mark.parametrize("student", ["edits-test-cell", "deletes-test-cell"])
+@pytest.mark.parametrize("student", ["edits-test-cell", "deletes-test-cell", "forges-former-test-cell"])
 def test_edited_or_deleted_test_cell_runs_as_written_by_the_instructor(course, edited, student):
     assert scores_of(course, student) == {**FULL, "rnn_forward_hidden_states": 0.0}
     flags = " ".join(read_record(course, NAME, student)["flags"])
@@ -355,10 +363,12 @@ def test_the_report_groups_the_class_by_diagnosis(course, edited, tmp_path):
 
     groups = reteach(collect_rows(course, NAME))
     text, function, students = groups[0]  # most common first
-    assert function == "rnn_forward" and students == ["deletes-test-cell", "edits-test-cell", "former-ids", "wrong"]
+    assert function == "rnn_forward" and students == ["deletes-test-cell", "edits-test-cell",
+                                                  "forges-former-test-cell", "former-ids", "wrong"]
     assert "zeros" in text and not any(ch.isdigit() for ch in text), text
     page = write_report(course, NAME, tmp_path / "report").read_text()
-    assert "What to re-teach" in page and "deletes-test-cell, edits-test-cell, former-ids, wrong" in page
+    assert "What to re-teach" in page
+    assert "deletes-test-cell, edits-test-cell, forges-former-test-cell, former-ids, wrong" in page
     assert (tmp_path / "report" / "diagnoses.png").stat().st_size > 5000
 
 
